@@ -1,0 +1,239 @@
+"""The worker bus: every subscriber gets every message, in two lanes.
+
+:class:`WorkerBus` is the abstract bus; :class:`LocalBus` (also exported as
+``AsyncQueueBus``, Pipecat's name) delivers in-process.
+
+Delivery, per subscriber:
+
+* every message sent after it subscribed arrives exactly once (in-process, the same
+  object); ``accepts_bus_message`` is asked at dispatch and may drop it for that
+  subscriber only;
+* system messages and data messages each keep send order;
+* queued system messages are dispatched before any queued data message, and are handled
+  even while the data handler is still running, so a cancel reaches a busy worker;
+* a slow subscriber never delays another.
+
+Resource handling
+    :meth:`WorkerBus.run` owns a nursery. Each subscription has two tasks in it: a
+    *router* that handles system messages inline, and a *data task* that handles data
+    messages one at a time. When ``run`` returns (stopping is cancelling), no dispatcher
+    is left. Messages sent while the bus is stopped stay queued and are delivered, system
+    first, when it runs again.
+
+    The lanes are unbounded deques, woken through parking lots. A bounded lane would block
+    a sender, and a worker that messages itself would deadlock; dropping a control message
+    is never acceptable. Instead a warning is logged when a subscriber's backlog passes
+    ``backlog_warning`` messages. Deques (rather than memory channels) let the data task
+    check the system lane before every data message, which is what makes "system first"
+    exact, and let a burst be drained without a scheduler round trip per message.
+
+Error handling
+    An ``Exception`` from ``on_bus_message`` is logged with the subscriber and the message,
+    counted in :attr:`WorkerBus.handler_errors`, and dispatch goes on in both lanes.
+    Cancellation is never caught.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Protocol, runtime_checkable
+
+import trio
+
+from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusSystemMessage
+
+__all__ = ["AsyncQueueBus", "BusSubscriber", "LocalBus", "WorkerBus"]
+
+logger = logging.getLogger(__name__)
+
+# A data task that never meets a checkpoint in its handlers would starve every other
+# task; it yields after this many messages in a row.
+_YIELD_EVERY = 128
+
+
+@runtime_checkable
+class BusSubscriber(Protocol):
+    """What the bus needs from a subscriber (workers and runners are subscribers)."""
+
+    @property
+    def name(self) -> str:
+        """Unique name on the bus."""
+        ...
+
+    def accepts_bus_message(self, message: BusMessage) -> bool:
+        """Return False to drop ``message`` for this subscriber (asked at dispatch)."""
+        ...
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        """Handle one message."""
+        ...
+
+
+class _Subscription:
+    """One subscriber's two lanes and the two tasks that empty them."""
+
+    __slots__ = (
+        "bus",
+        "data",
+        "data_lot",
+        "router_lot",
+        "scope",
+        "subscriber",
+        "system",
+        "system_idle",
+        "warned",
+    )
+
+    def __init__(self, bus: WorkerBus, subscriber: BusSubscriber) -> None:
+        self.bus = bus
+        self.subscriber = subscriber
+        self.system: deque[BusMessage] = deque()
+        self.data: deque[BusMessage] = deque()
+        self.router_lot = trio.lowlevel.ParkingLot()
+        self.data_lot = trio.lowlevel.ParkingLot()
+        # Parked here: a data task waiting for queued system messages to be handled.
+        self.system_idle = trio.lowlevel.ParkingLot()
+        self.scope: trio.CancelScope | None = None
+        self.warned = False
+
+    def push(self, message: BusMessage) -> None:
+        if isinstance(message, BusSystemMessage):
+            self.system.append(message)
+            self.router_lot.unpark_all()
+        else:
+            self.data.append(message)
+            self.data_lot.unpark_all()
+        backlog = len(self.system) + len(self.data)
+        if backlog > self.bus.backlog_warning and not self.warned:
+            self.warned = True
+            logger.warning(
+                "bus subscriber %r has %d undelivered messages", self.subscriber.name, backlog
+            )
+        elif self.warned and backlog < self.bus.backlog_warning // 2:
+            self.warned = False
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.CancelScope() as scope:
+            self.scope = scope
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._route_system)
+                nursery.start_soon(self._handle_data)
+                task_status.started()
+
+    async def _route_system(self) -> None:
+        system = self.system
+        while True:
+            while system:
+                await self.bus._dispatch(self.subscriber, system.popleft())
+            self.system_idle.unpark_all()
+            await self.router_lot.park()
+
+    async def _handle_data(self) -> None:
+        system, data = self.system, self.data
+        handled = 0
+        while True:
+            while data:
+                if system:
+                    # D3: queued system messages go first; the router wakes us after.
+                    await self.system_idle.park()
+                    continue
+                await self.bus._dispatch(self.subscriber, data.popleft())
+                handled += 1
+                if handled >= _YIELD_EVERY:
+                    handled = 0
+                    await trio.lowlevel.checkpoint()
+            handled = 0
+            await self.data_lot.park()
+
+
+class WorkerBus:
+    """Abstract bus: subscribers, the two-lane dispatch, and :meth:`publish` for subclasses.
+
+    Args:
+        backlog_warning: log a warning when one subscriber has more undelivered
+            messages than this.
+    """
+
+    def __init__(self, *, backlog_warning: int = 10_000) -> None:
+        self.backlog_warning = backlog_warning
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._nursery: trio.Nursery | None = None
+        self.handler_errors = 0
+        """How many subscriber handlers raised (each was logged)."""
+
+    # --- subscribers ---------------------------------------------------------------------
+
+    def subscribe(self, subscriber: BusSubscriber) -> None:
+        """Add ``subscriber``; a second subscriber with the same name is ignored."""
+        if subscriber.name in self._subscriptions:
+            return
+        subscription = _Subscription(self, subscriber)
+        self._subscriptions[subscriber.name] = subscription
+        if self._nursery is not None:
+            self._nursery.start_soon(subscription.run)
+
+    def unsubscribe(self, subscriber: BusSubscriber) -> None:
+        """Remove the subscriber with ``subscriber``'s name and stop its dispatch."""
+        subscription = self._subscriptions.pop(subscriber.name, None)
+        if subscription is not None and subscription.scope is not None:
+            subscription.scope.cancel()
+
+    @property
+    def subscribers(self) -> list[BusSubscriber]:
+        """The current subscribers, in subscription order."""
+        return [s.subscriber for s in self._subscriptions.values()]
+
+    # --- sending -------------------------------------------------------------------------
+
+    def send(self, message: BusMessage) -> None:
+        """Send ``message``: local messages stay in-process, others go to :meth:`publish`."""
+        if isinstance(message, BusLocalMessage):
+            self.on_message_received(message)
+        else:
+            self.publish(message)
+
+    def publish(self, message: BusMessage) -> None:
+        """Deliver a non-local message to every process on this bus."""
+        raise NotImplementedError(f"{type(self).__name__} must implement publish()")
+
+    def on_message_received(self, message: BusMessage) -> None:
+        """Queue ``message`` for every current subscriber (no filtering by source or target)."""
+        for subscription in self._subscriptions.values():
+            subscription.push(message)
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[WorkerBus] = trio.TASK_STATUS_IGNORED):
+        """Run the dispatchers until cancelled; ``started()`` once all are running."""
+        if self._nursery is not None:
+            raise RuntimeError(f"{type(self).__name__} is already running")
+        try:
+            async with trio.open_nursery() as nursery:
+                existing = list(self._subscriptions.values())
+                self._nursery = nursery  # from here on, subscribe() starts its own
+                for subscription in existing:
+                    await nursery.start(subscription.run)
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+
+    async def _dispatch(self, subscriber: BusSubscriber, message: BusMessage) -> None:
+        try:
+            if subscriber.accepts_bus_message(message):
+                await subscriber.on_bus_message(message)
+        except Exception:
+            self.handler_errors += 1
+            logger.exception("bus subscriber %r failed on %s", subscriber.name, message)
+
+
+class LocalBus(WorkerBus):
+    """The in-process bus: publishing is delivering."""
+
+    def publish(self, message: BusMessage) -> None:
+        """Deliver ``message`` to this process's subscribers."""
+        self.on_message_received(message)
+
+
+AsyncQueueBus = LocalBus
