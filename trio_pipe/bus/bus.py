@@ -20,12 +20,13 @@ Resource handling
     is left. Messages sent while the bus is stopped stay queued and are delivered, system
     first, when it runs again.
 
-    The lanes are unbounded deques, woken through parking lots. A bounded lane would block
-    a sender, and a worker that messages itself would deadlock; dropping a control message
-    is never acceptable. Instead a warning is logged when a subscriber's backlog passes
-    ``backlog_warning`` messages. Deques (rather than memory channels) let the data task
-    check the system lane before every data message, which is what makes "system first"
-    exact, and let a burst be drained without a scheduler round trip per message.
+    The lanes are unbounded deques; each waiting task parks on a one-task wakeup. A
+    bounded lane would block a sender, and a worker that messages itself would deadlock;
+    dropping a control message is never acceptable. Instead a warning is logged when a
+    subscriber's backlog passes ``backlog_warning`` messages. Deques (rather than memory
+    channels) let the data task check the system lane before every data message, which
+    is what makes "system first" exact, and let a burst be drained without a scheduler
+    round trip per message.
 
 Error handling
     An ``Exception`` from ``on_bus_message`` is logged with the subscriber and the message,
@@ -70,18 +71,46 @@ class BusSubscriber(Protocol):
         ...
 
 
+class _Wakeup:
+    """One task parks here until woken; waking with nobody parked costs one attribute read.
+
+    Cheaper than a ``ParkingLot`` on the send path, which runs once per message and
+    subscriber.
+    """
+
+    __slots__ = ("_task",)
+
+    def __init__(self) -> None:
+        self._task: trio.lowlevel.Task | None = None
+
+    def wake(self) -> None:
+        task = self._task
+        if task is not None:
+            self._task = None
+            trio.lowlevel.reschedule(task)
+
+    async def park(self) -> None:
+        self._task = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+
 class _Subscription:
     """One subscriber's two lanes and the two tasks that empty them."""
 
     __slots__ = (
         "bus",
         "data",
-        "data_lot",
-        "router_lot",
+        "data_ready",
         "scope",
         "subscriber",
         "system",
         "system_idle",
+        "system_ready",
         "warned",
     )
 
@@ -90,28 +119,30 @@ class _Subscription:
         self.subscriber = subscriber
         self.system: deque[BusMessage] = deque()
         self.data: deque[BusMessage] = deque()
-        self.router_lot = trio.lowlevel.ParkingLot()
-        self.data_lot = trio.lowlevel.ParkingLot()
-        # Parked here: a data task waiting for queued system messages to be handled.
-        self.system_idle = trio.lowlevel.ParkingLot()
+        self.system_ready = _Wakeup()  # the router waits here for system messages
+        self.data_ready = _Wakeup()  # the data task waits here for data messages
+        self.system_idle = _Wakeup()  # the data task waits here for queued system to go
         self.scope: trio.CancelScope | None = None
         self.warned = False
 
     def push(self, message: BusMessage) -> None:
         if isinstance(message, BusSystemMessage):
             self.system.append(message)
-            self.router_lot.unpark_all()
+            self.system_ready.wake()
         else:
             self.data.append(message)
-            self.data_lot.unpark_all()
-        backlog = len(self.system) + len(self.data)
-        if backlog > self.bus.backlog_warning and not self.warned:
+            self.data_ready.wake()
+        if len(self.data) + len(self.system) > self.bus.backlog_warning:
+            self._warn_backlog()
+
+    def _warn_backlog(self) -> None:
+        if not self.warned:
             self.warned = True
             logger.warning(
-                "bus subscriber %r has %d undelivered messages", self.subscriber.name, backlog
+                "bus subscriber %r has over %d undelivered messages",
+                self.subscriber.name,
+                self.bus.backlog_warning,
             )
-        elif self.warned and backlog < self.bus.backlog_warning // 2:
-            self.warned = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as scope:
@@ -126,8 +157,8 @@ class _Subscription:
         while True:
             while system:
                 await self.bus._dispatch(self.subscriber, system.popleft())
-            self.system_idle.unpark_all()
-            await self.router_lot.park()
+            self.system_idle.wake()
+            await self.system_ready.park()
 
     async def _handle_data(self) -> None:
         system, data = self.system, self.data
@@ -135,7 +166,7 @@ class _Subscription:
         while True:
             while data:
                 if system:
-                    # D3: queued system messages go first; the router wakes us after.
+                    # Queued system messages go first; the router wakes us once they are done.
                     await self.system_idle.park()
                     continue
                 await self.bus._dispatch(self.subscriber, data.popleft())
@@ -144,7 +175,8 @@ class _Subscription:
                     handled = 0
                     await trio.lowlevel.checkpoint()
             handled = 0
-            await self.data_lot.park()
+            self.warned = False
+            await self.data_ready.park()
 
 
 class WorkerBus:

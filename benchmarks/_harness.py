@@ -1,0 +1,100 @@
+"""Shared plumbing for the benchmark scripts: the Pipecat side, statistics, JSON output.
+
+Each benchmark runs one workload on trio_pipe in this process and the same workload on
+Pipecat 1.14 in a subprocess (the interpreter named by ``PIPECAT_PYTHON``), alternating
+rounds so that machine noise hits both alike, and prints one JSON document with the
+figures and the ratios measured in that one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def pipecat_python() -> str | None:
+    """The interpreter that has pipecat-ai 1.14 installed, if configured."""
+    path = os.environ.get("PIPECAT_PYTHON")
+    if path:
+        return path
+    here = os.path.join(os.path.dirname(__file__), "..", ".venv-pipecat", "bin", "python")
+    return os.path.abspath(here) if os.path.exists(here) else None
+
+
+def run_pipecat(script: str, args: Sequence[str] = (), timeout: float = 300) -> dict[str, Any]:
+    """Run ``script`` (Python source) under Pipecat's interpreter; it prints one JSON object."""
+    python = pipecat_python()
+    if python is None:
+        raise RuntimeError("PIPECAT_PYTHON is not set")
+    env = dict(os.environ, LOGURU_LEVEL="ERROR")
+    proc = subprocess.run(
+        [python, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"Pipecat side failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def percentiles(samples: Sequence[float], scale: float = 1e6) -> dict[str, float]:
+    """p50/p99/max of ``samples`` (seconds), scaled (default: microseconds)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * scale, 2)
+
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(ordered[-1] * scale, 2)}
+
+
+def alternate(
+    ours: Callable[[], dict[str, Any]],
+    theirs: Callable[[], dict[str, Any]] | None,
+    rounds: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run both workloads ``rounds`` times, alternating, and return all results."""
+    mine: list[dict[str, Any]] = []
+    other: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        mine.append(ours())
+        if theirs is not None:
+            other.append(theirs())
+    return mine, other
+
+
+def best(results: list[dict[str, Any]], key: str, higher_is_better: bool = True) -> Any:
+    """The best value of ``key`` over rounds (the least disturbed run)."""
+    values = [r[key] for r in results if key in r]
+    if not values:
+        return None
+    if isinstance(values[0], dict):  # percentile dicts: pick the round with the best p50
+        return min(values, key=lambda v: v.get("p50", float("inf")))
+    return max(values) if higher_is_better else min(values)
+
+
+def median(values: Sequence[float]) -> float:
+    """Median, rounded for printing."""
+    return round(statistics.median(values), 2)
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    """ours / theirs, rounded; None when either side is missing."""
+    if not ours or not theirs:
+        return None
+    return round(ours / theirs, 2)
+
+
+def emit(document: dict[str, Any]) -> None:
+    """Print the benchmark's JSON document."""
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
