@@ -1,0 +1,59 @@
+"""The ``trio-pipe`` command: one command, a subcommand per job.
+
+Each subcommand lives in its own module of this package and provides two functions:
+
+* ``configure(parser: argparse.ArgumentParser) -> None`` adds its arguments;
+* ``run(args: argparse.Namespace) -> int`` does the work and returns the exit status.
+
+Its help line is the first line of its module docstring. Errors a user can cause (a bad
+argument, a URL that refuses connections) are reported in one line by raising
+:class:`CommandError`; ``main`` prints it without a traceback and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["SUBCOMMANDS", "CommandError", "main"]
+
+# name -> module; the order is the order in --help.
+SUBCOMMANDS: dict[str, str] = {}
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="trio-pipe", description="Real-time voice-agent plumbing for Trio."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        summary = (module.__doc__ or name).strip().splitlines()[0]
+        command = sub.add_parser(name, help=summary, description=module.__doc__)
+        module.configure(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trio-pipe`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except CommandError as exc:
+        print(f"trio-pipe {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
