@@ -1,0 +1,69 @@
+"""Serve an ASGI app with Hypercorn inside the caller's nursery.
+
+    server = await nursery.start(serve_asgi, app)        # 127.0.0.1, a free port
+    url = server.ws_url("/ws")                            # ws://127.0.0.1:40471/ws
+
+Resource handling
+    Hypercorn's Trio worker runs as a child of the caller's nursery; cancelling that
+    nursery (or the scope around ``serve_asgi``) stops the server and closes its sockets.
+    For a graceful stop, pass ``shutdown_trigger``: an async callable that returns when
+    the server should stop accepting and drain.
+
+Error handling
+    A bind failure (port in use, bad host) raises from ``nursery.start`` before anything
+    is served, so the caller never holds an address nobody listens on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import attrs
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+__all__ = ["ServedApp", "serve_asgi"]
+
+
+@attrs.frozen
+class ServedApp:
+    """Where a served app listens."""
+
+    host: str
+    port: int
+    binds: tuple[str, ...]
+
+    def http_url(self, path: str = "/") -> str:
+        """``http://host:port/path``."""
+        return f"http://{self.host}:{self.port}{path}"
+
+    def ws_url(self, path: str = "/") -> str:
+        """``ws://host:port/path``."""
+        return f"ws://{self.host}:{self.port}{path}"
+
+
+async def serve_asgi(
+    app: Callable[..., Awaitable[Any]],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    config: hypercorn.config.Config | None = None,
+    task_status: trio.TaskStatus[ServedApp] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` on ``host:port`` (port 0: a free one) until cancelled.
+
+    ``task_status.started`` receives a :class:`ServedApp` with the bound port. Pass a
+    Hypercorn ``config`` to tune it; its ``bind`` is replaced by ``host:port``.
+    """
+    config = config or hypercorn.config.Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(
+            partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown_trigger)
+        )
+        bound_port = int(binds[0].rsplit(":", 1)[1])
+        task_status.started(ServedApp(host=host, port=bound_port, binds=tuple(binds)))
