@@ -43,6 +43,7 @@ from typing import Protocol, runtime_checkable
 import trio
 
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusSystemMessage
+from trio_pipe.wakeup import Wakeup
 
 __all__ = ["AsyncQueueBus", "BusSubscriber", "LocalBus", "WorkerBus"]
 
@@ -71,34 +72,6 @@ class BusSubscriber(Protocol):
         ...
 
 
-class _Wakeup:
-    """One task parks here until woken; waking with nobody parked costs one attribute read.
-
-    Cheaper than a ``ParkingLot`` on the send path, which runs once per message and
-    subscriber.
-    """
-
-    __slots__ = ("_task",)
-
-    def __init__(self) -> None:
-        self._task: trio.lowlevel.Task | None = None
-
-    def wake(self) -> None:
-        task = self._task
-        if task is not None:
-            self._task = None
-            trio.lowlevel.reschedule(task)
-
-    async def park(self) -> None:
-        self._task = trio.lowlevel.current_task()
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self._task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-
-
 class _Subscription:
     """One subscriber's two lanes and the two tasks that empty them."""
 
@@ -119,9 +92,9 @@ class _Subscription:
         self.subscriber = subscriber
         self.system: deque[BusMessage] = deque()
         self.data: deque[BusMessage] = deque()
-        self.system_ready = _Wakeup()  # the router waits here for system messages
-        self.data_ready = _Wakeup()  # the data task waits here for data messages
-        self.system_idle = _Wakeup()  # the data task waits here for queued system to go
+        self.system_ready = Wakeup()  # the router waits here for system messages
+        self.data_ready = Wakeup()  # the data task waits here for data messages
+        self.system_idle = Wakeup()  # the data task waits here for queued system to go
         self.scope: trio.CancelScope | None = None
         self.warned = False
 
