@@ -1,0 +1,1 @@
+"""Serializers: frames to and from transport payloads (``frames``), bus messages (``messages``)."""
