@@ -1,0 +1,127 @@
+"""The client backend of :class:`~trio_pipe.ws.base.MessageSocket`, on trio-websocket.
+
+    async with open_client_socket(url, headers={"Authorization": "..."}) as sock:
+        await sock.send(b"...")
+        message = await sock.receive()
+
+Connecting raises :class:`ConnectError` (refused, unreachable, timed out, or the server
+rejected the handshake, with its status). trio-websocket reports normal closes as well as
+abnormal ones, which the proxy client relies on to fire ``on_disconnected`` exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import trio
+import trio_websocket
+
+from trio_pipe.ws.base import ABNORMAL_CLOSURE, ConnectionClosed, MessageSocket, watched
+
+__all__ = ["ClientSocket", "ConnectError", "open_client_socket"]
+
+
+class ConnectError(ConnectionError):
+    """The WebSocket connection could not be opened."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(f"cannot connect to {url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
+class ClientSocket(MessageSocket):
+    """A trio-websocket connection as a :class:`MessageSocket`."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._ws = ws
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The server's handshake response headers."""
+        return {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._ws.handshake_headers
+        }
+
+    @property
+    def connection(self) -> trio_websocket.WebSocketConnection:
+        """The underlying trio-websocket connection."""
+        return self._ws
+
+    async def _send(self, data: bytes | str) -> None:
+        try:
+            await self._ws.send_message(data)
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc) or type(exc).__name__) from None
+
+    async def _receive(self) -> bytes | str:
+        try:
+            return await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def _close(self, code: int, reason: str) -> None:
+        await self._ws.aclose(code, reason or None)
+
+    def _abort(self) -> None:
+        # trio-websocket has no public abort; closing the TCP socket wakes any task blocked
+        # on it with an error, which trio-websocket turns into a 1006 close.
+        stream = getattr(self._ws, "_stream", None)
+        socket = getattr(getattr(stream, "transport_stream", stream), "socket", None)
+        if socket is not None:
+            socket.close()
+
+
+def _closed(exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
+    reason = exc.reason
+    if reason is None:
+        return ConnectionClosed(ABNORMAL_CLOSURE, "")
+    return ConnectionClosed(reason.code, reason.reason or "")
+
+
+@asynccontextmanager
+async def open_client_socket(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    connect_timeout: float = 10.0,
+    write_timeout: float | None = 10.0,
+    max_message_size: int = 16 * 1024 * 1024,
+    message_queue_size: int = 64,
+) -> AsyncIterator[ClientSocket]:
+    """Connect to ``url`` and yield a :class:`ClientSocket`; closes it on exit."""
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                with trio.fail_after(connect_timeout):
+                    ws = await trio_websocket.connect_websocket_url(
+                        nursery,
+                        url,
+                        extra_headers=extra,
+                        max_message_size=max_message_size,
+                        message_queue_size=message_queue_size,
+                    )
+            except trio.TooSlowError:
+                raise ConnectError(url, f"timed out after {connect_timeout:g} s") from None
+            except trio_websocket.ConnectionRejected as exc:
+                raise ConnectError(
+                    url, f"handshake rejected ({exc.status_code})", exc.status_code
+                ) from None
+            except trio_websocket.HandshakeError as exc:
+                raise ConnectError(url, f"handshake failed: {exc}") from None
+            except OSError as exc:
+                raise ConnectError(url, exc.strerror or str(exc)) from None
+            async with watched(ClientSocket(ws, write_timeout=write_timeout)) as sock:
+                yield sock  # type: ignore[misc]
+            nursery.cancel_scope.cancel()  # trio-websocket's reader
+    except BaseExceptionGroup as group:
+        # Surface a single ConnectError (or other single error) as itself, not a group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
