@@ -1,0 +1,162 @@
+"""Frame serializers: µs per serialize / deserialize, trio_pipe vs Pipecat 1.14.
+
+Workloads, each through the async API a transport calls, N times in one event loop:
+
+* ``audio_*``: protobuf, a 20 ms 16 kHz mono ``OutputAudioRawFrame`` (640 bytes) out, and
+  the resulting bytes back in (as ``InputAudioRawFrame``);
+* ``message_*``: protobuf, an output transport message (a small JSON dict) out and in;
+* ``twilio_*``: Twilio Media Streams, 20 ms of 24 kHz audio out (resample to 8 kHz + µ-law
+  + base64 JSON) and a 20 ms ``media`` event in (to 16 kHz).
+
+    python benchmarks/frame_serializer.py [--ops N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import trio
+
+from benchmarks._harness import alternate, emit, pipecat_python, ratio, run_pipecat
+from trio_pipe.frames import OutputAudioRawFrame, OutputTransportMessageUrgentFrame
+from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
+from trio_pipe.serializers.twilio import TwilioFrameSerializer, TwilioSerializerParams
+
+MESSAGE = {"type": "server-message", "n": 1, "data": {"text": "hello", "ok": True}}
+WORKLOADS = ("audio_out", "audio_in", "message_out", "message_in", "twilio_out", "twilio_in")
+
+
+def _pcm(rate: int, ms: int) -> bytes:
+    t = np.arange(rate * ms // 1000) / rate
+    return (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+
+AUDIO_16K = _pcm(16000, 20)
+AUDIO_24K = _pcm(24000, 20)
+# A 20 ms Twilio media event (160 µ-law bytes); built once with trio_pipe's own encoder.
+MEDIA_EVENT = (
+    '{"event": "media", "streamSid": "MZ0", "media": {"payload": "'
+    + base64.b64encode(bytes(range(96, 256))).decode()
+    + '"}}'
+)
+
+PIPECAT_SCRIPT = r"""
+import asyncio, json, sys, time
+import numpy as np
+from pipecat.frames.frames import OutputAudioRawFrame, OutputTransportMessageUrgentFrame
+from pipecat.serializers.protobuf import ProtobufFrameSerializer
+from pipecat.serializers.twilio import TwilioFrameSerializer
+
+N = int(sys.argv[1])
+MESSAGE = json.loads(sys.argv[2])
+MEDIA_EVENT = sys.argv[3]
+
+def pcm(rate, ms):
+    t = np.arange(rate * ms // 1000) / rate
+    return (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+class Setup:
+    audio_in_sample_rate = 16000
+
+async def per_op(fn):
+    start = time.perf_counter()
+    for _ in range(N):
+        await fn()
+    return (time.perf_counter() - start) / N * 1e6
+
+async def main():
+    proto = ProtobufFrameSerializer()
+    audio = OutputAudioRawFrame(audio=pcm(16000, 20), sample_rate=16000, num_channels=1)
+    audio_bytes = await proto.serialize(audio)
+    message = OutputTransportMessageUrgentFrame(message=MESSAGE)
+    message_bytes = await proto.serialize(message)
+    twilio = TwilioFrameSerializer(
+        "MZ0", params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
+    await twilio.setup(Setup())
+    audio24 = OutputAudioRawFrame(audio=pcm(24000, 20), sample_rate=24000, num_channels=1)
+    out = {
+        "audio_out": await per_op(lambda: proto.serialize(audio)),
+        "audio_in": await per_op(lambda: proto.deserialize(audio_bytes)),
+        "message_out": await per_op(lambda: proto.serialize(message)),
+        "message_in": await per_op(lambda: proto.deserialize(message_bytes)),
+        "twilio_out": await per_op(lambda: twilio.serialize(audio24)),
+        "twilio_in": await per_op(lambda: twilio.deserialize(MEDIA_EVENT)),
+    }
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+async def _per_op(n: int, fn: Callable[[], Awaitable[Any]]) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        await fn()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def _ours(n: int) -> dict[str, float]:
+    async def main() -> dict[str, float]:
+        proto = ProtobufFrameSerializer()
+        audio = OutputAudioRawFrame(audio=AUDIO_16K, sample_rate=16000, num_channels=1)
+        audio_bytes = proto.encode(audio)
+        message = OutputTransportMessageUrgentFrame(message=MESSAGE)
+        message_bytes = proto.encode(message)
+        twilio = TwilioFrameSerializer(
+            "MZ0", params=TwilioSerializerParams(auto_hang_up=False, sample_rate=16000)
+        )
+        audio24 = OutputAudioRawFrame(audio=AUDIO_24K, sample_rate=24000, num_channels=1)
+        return {
+            "audio_out": await _per_op(n, lambda: proto.serialize(audio)),
+            "audio_in": await _per_op(n, lambda: proto.deserialize(audio_bytes)),
+            "message_out": await _per_op(n, lambda: proto.serialize(message)),
+            "message_in": await _per_op(n, lambda: proto.deserialize(message_bytes)),
+            "twilio_out": await _per_op(n, lambda: twilio.serialize(audio24)),
+            "twilio_in": await _per_op(n, lambda: twilio.deserialize(MEDIA_EVENT)),
+        }
+
+    return trio.run(main)
+
+
+def _best(results: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(min(r[key] for r in results), 2) for key in WORKLOADS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=20_000, help="operations per workload")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    theirs = None
+    if pipecat_python():
+
+        def theirs() -> dict:
+            return run_pipecat(PIPECAT_SCRIPT, [str(args.ops), json.dumps(MESSAGE), MEDIA_EVENT])
+
+    mine, other = alternate(lambda: _ours(args.ops), theirs, args.rounds)
+    doc: dict[str, Any] = {
+        "benchmark": "frame_serializer",
+        "unit": "µs per operation (best of rounds; lower is better)",
+        "ops": args.ops,
+        "rounds": args.rounds,
+        "trio_pipe": _best(mine),
+    }
+    if other:
+        doc["pipecat"] = _best(other)
+        doc["speedup"] = {  # Pipecat time / our time: > 1 means trio_pipe is faster
+            key: ratio(doc["pipecat"][key], doc["trio_pipe"][key]) for key in WORKLOADS
+        }
+    else:
+        doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"
+    emit(doc)
+
+
+if __name__ == "__main__":
+    main()
