@@ -10,6 +10,8 @@ import logging
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_pipe.frames import (
     CancelFrame,
@@ -299,3 +301,50 @@ async def test_raw_pcm_carries_partial_sample_frames() -> None:
     assert (got.sample_rate, got.num_channels, got.num_frames) == (24000, 2, 2)
     assert await serializer.deserialize("text") is None
     assert serializer.decode_errors == 1
+
+
+# --- properties: never raises, round trips ----------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_decode_never_raises_on_arbitrary_bytes(data: bytes) -> None:
+    serializer = ProtobufFrameSerializer()
+    frame = serializer.decode(data)
+    assert frame is None or isinstance(frame, Frame)
+    assert serializer.decode_errors == (1 if frame is None else 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    audio=st.binary(max_size=256),
+    rate=st.integers(1, 2**32 - 1),
+    channels=st.integers(1, 8),
+    ident=st.integers(1, 2**64 - 1),
+    name=st.text(min_size=1, max_size=20),
+    pts=st.one_of(st.none(), st.integers(1, 2**64 - 1)),
+)
+def test_audio_round_trip(
+    audio: bytes, rate: int, channels: int, ident: int, name: str, pts: int | None
+) -> None:
+    serializer = ProtobufFrameSerializer()
+    frame = _with(
+        OutputAudioRawFrame(audio=audio, sample_rate=rate, num_channels=channels),
+        id=ident,
+        name=name,
+        pts=pts,
+    )
+    back = serializer.decode(serializer.encode(frame))
+    assert isinstance(back, InputAudioRawFrame)
+    assert (back.audio, back.sample_rate, back.num_channels) == (audio, rate, channels)
+    assert (back.id, back.name, back.pts) == (ident, name, pts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=50), st.text(max_size=10), st.text(max_size=10))
+def test_transcription_round_trip(text: str, user_id: str, timestamp: str) -> None:
+    serializer = ProtobufFrameSerializer()
+    sent = _with(TranscriptionFrame(text=text, user_id=user_id, timestamp=timestamp), id=5)
+    back = serializer.decode(serializer.encode(sent))
+    assert isinstance(back, TranscriptionFrame)
+    assert (back.text, back.user_id, back.timestamp, back.id) == (text, user_id, timestamp, 5)
