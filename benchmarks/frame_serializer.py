@@ -130,7 +130,7 @@ def _best(results: list[dict[str, float]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=20_000, help="operations per workload")
+    parser.add_argument("--ops", type=int, default=5_000, help="operations per workload")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
