@@ -178,11 +178,21 @@ class WorkerBus:
         if self._nursery is not None:
             self._nursery.start_soon(subscription.run)
 
-    def unsubscribe(self, subscriber: BusSubscriber) -> None:
-        """Remove the subscriber with ``subscriber``'s name and stop its dispatch."""
+    def unsubscribe(self, subscriber: BusSubscriber) -> list[BusMessage]:
+        """Remove the subscriber with ``subscriber``'s name and stop its dispatch.
+
+        Returns the messages that were queued for it and will now never be delivered
+        (system lane first), so a finishing worker can answer the job requests among them.
+        """
         subscription = self._subscriptions.pop(subscriber.name, None)
-        if subscription is not None and subscription.scope is not None:
+        if subscription is None:
+            return []
+        if subscription.scope is not None:
             subscription.scope.cancel()
+        undelivered = [*subscription.system, *subscription.data]
+        subscription.system.clear()
+        subscription.data.clear()
+        return undelivered
 
     @property
     def subscribers(self) -> list[BusSubscriber]:

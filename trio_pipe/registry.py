@@ -1,0 +1,135 @@
+"""WorkerRegistry: which workers are ready, on which runner, and who waits for them.
+
+A runner owns one registry and shares it with its workers. A worker is filed as *local*
+when it registered on this runner and as *remote* under the runner it came from (learnt
+through the registry exchange between runners, see ``workers.runner``). Each name is
+filed at most once per runner.
+
+Watches: ``await registry.watch(name, handler)`` calls ``handler(WorkerReadyData)`` when
+``name`` registers, or at once if it already has. Handlers of one registration are awaited
+inline, in the order they were added, in the task that registered the worker (so a
+worker's ready message goes out before its watchers run).
+
+Resource handling
+    Watches are the only state that grows with use. :meth:`WorkerRegistry.unwatch`
+    removes one, and a name with no watch left takes no memory: the ready-waits of jobs
+    remove their watch when they end (Pipecat keeps one per job forever).
+
+Error handling
+    A watch handler that raises is logged and counted in
+    :attr:`WorkerRegistry.watch_errors`; the other handlers still run and the registering
+    worker is not affected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from trio_pipe.bus.messages import WorkerReadyData
+
+__all__ = ["WatchHandler", "WorkerRegistry"]
+
+logger = logging.getLogger(__name__)
+
+WatchHandler = Callable[[WorkerReadyData], Awaitable[object]]
+"""An async callable taking the ready worker's :class:`WorkerReadyData`."""
+
+
+class WorkerRegistry:
+    """Local and remote workers known to one runner, with per-name watches.
+
+    Args:
+        runner_name: the owning runner; registrations from it are local.
+    """
+
+    def __init__(self, runner_name: str) -> None:
+        self._runner_name = runner_name
+        self._local: dict[str, WorkerReadyData] = {}
+        self._remote: dict[str, dict[str, WorkerReadyData]] = {}
+        self._watches: dict[str, list[WatchHandler]] = {}
+        self.watch_errors = 0
+        """How many watch handlers raised (each was logged)."""
+
+    @property
+    def runner_name(self) -> str:
+        """The runner that owns this registry."""
+        return self._runner_name
+
+    @property
+    def local_workers(self) -> list[str]:
+        """Names of the workers registered on this runner."""
+        return list(self._local)
+
+    @property
+    def remote_workers(self) -> list[str]:
+        """Names of the workers registered on other runners."""
+        return [name for workers in self._remote.values() for name in workers]
+
+    @property
+    def watch_count(self) -> int:
+        """How many (name, handler) watches are installed (for leak checks)."""
+        return sum(len(handlers) for handlers in self._watches.values())
+
+    def get(self, worker_name: str) -> WorkerReadyData | None:
+        """The ready data of ``worker_name`` (local first), or None if unknown."""
+        data = self._local.get(worker_name)
+        if data is not None:
+            return data
+        for workers in self._remote.values():
+            data = workers.get(worker_name)
+            if data is not None:
+                return data
+        return None
+
+    def __contains__(self, worker_name: object) -> bool:
+        return isinstance(worker_name, str) and self.get(worker_name) is not None
+
+    async def watch(self, worker_name: str, handler: WatchHandler) -> None:
+        """Call ``handler`` when ``worker_name`` registers (at once if it already has).
+
+        Watching again with an equal handler does nothing.
+        """
+        handlers = self._watches.setdefault(worker_name, [])
+        if handler in handlers:
+            return
+        handlers.append(handler)
+        existing = self.get(worker_name)
+        if existing is not None:
+            await self._call(handler, existing)
+
+    def unwatch(self, worker_name: str, handler: WatchHandler) -> None:
+        """Remove a watch added with :meth:`watch`; unknown watches are ignored."""
+        handlers = self._watches.get(worker_name)
+        if handlers is None:
+            return
+        try:
+            handlers.remove(handler)
+        except ValueError:
+            return
+        if not handlers:
+            del self._watches[worker_name]
+
+    async def register(self, worker_data: WorkerReadyData) -> bool:
+        """File a worker and notify its watchers; False if already filed for that runner."""
+        name, runner = worker_data.worker_name, worker_data.runner
+        local = runner == self._runner_name
+        table = self._local if local else self._remote.setdefault(runner, {})
+        if name in table:
+            return False
+        existing = self.get(name)
+        if existing is not None and existing.runner != runner:
+            logger.warning("worker %r registered on both %r and %r", name, existing.runner, runner)
+        table[name] = worker_data
+        logger.debug("worker %r ready (%s)", name, "local" if local else runner)
+        # A copy: a handler may unwatch itself (ready-waits do) while we iterate.
+        for handler in list(self._watches.get(name, ())):
+            await self._call(handler, worker_data)
+        return True
+
+    async def _call(self, handler: WatchHandler, data: WorkerReadyData) -> None:
+        try:
+            await handler(data)
+        except Exception:
+            self.watch_errors += 1
+            logger.exception("registry watch handler %r for %r failed", handler, data.worker_name)

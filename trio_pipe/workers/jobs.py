@@ -1,0 +1,275 @@
+"""Job data types and the pure bookkeeping of a job group.
+
+What a requester asks for (:class:`JobParams`, :class:`JobGroupParams`), what it gets back
+(:class:`JobGroupResponse`, :class:`JobEvent`, :class:`JobGroupEvent`), how it fails
+(:class:`JobError`, :class:`JobGroupError`), and :class:`JobGroup`, which tracks one group
+of requests sharing a job id: who answered, whether it is done, and the events a
+``job_group(...)`` context iterates.
+
+Nothing here sends a message; ``workers.requester`` does that.
+
+Resource handling
+    A group's event queue is an unbounded memory channel: the workers' answers are already
+    queued on the bus unbounded, and a requester that stops reading must not block the
+    bus lane that delivers them. It is closed when the group completes or fails, which
+    ends ``async for``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+import trio
+
+from trio_pipe.bus.messages import JobStatus
+
+__all__ = [
+    "JobError",
+    "JobEvent",
+    "JobGroup",
+    "JobGroupError",
+    "JobGroupEvent",
+    "JobGroupParams",
+    "JobGroupResponse",
+    "JobParams",
+    "JobStatus",
+    "WorkerActivationArgs",
+    "resolve_job_params",
+]
+
+_optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
+_optional_dict = attrs.validators.optional(attrs.validators.instance_of(dict))
+
+
+def _check_timeout(_: object, attribute: attrs.Attribute, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number or None, not {type(value).__name__}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.define(kw_only=True)
+class JobParams:
+    """How to run a job on one worker.
+
+    Args:
+        name: routes the request to the worker's ``@job(name=...)`` handler.
+        payload: data describing the work.
+        timeout: seconds for the whole job, including the wait for the worker to be ready.
+        label: human-readable description (a UI worker titles its card with it); never
+            sent to the worker.
+        cancellable: whether a cancel requested from outside (a client UI) is honoured;
+            never sent to the worker.
+    """
+
+    name: str | None = attrs.field(default=None, validator=_optional_str)
+    payload: dict[str, Any] | None = attrs.field(default=None, validator=_optional_dict)
+    timeout: float | None = attrs.field(default=None, validator=_check_timeout)
+    label: str | None = attrs.field(default=None, validator=_optional_str)
+    cancellable: bool = True
+
+
+@attrs.define(kw_only=True)
+class JobGroupParams(JobParams):
+    """How to run a job on several workers at once.
+
+    Args:
+        cancel_on_error: an ERROR or FAILED answer from one worker cancels the others.
+    """
+
+    cancel_on_error: bool = True
+
+    @classmethod
+    def from_job_params(cls, params: JobParams) -> JobGroupParams:
+        """The group form of single-worker ``params``."""
+        if isinstance(params, JobGroupParams):
+            return params
+        return cls(**attrs.asdict(params, recurse=False))
+
+
+P = TypeVar("P", bound=JobParams)
+
+
+def resolve_job_params(
+    params: P | None, params_class: type[P], *, _stacklevel: int = 3, **deprecated: Any
+) -> P:
+    """Fold the deprecated keyword spelling (``name=``, ``payload=``, ...) into params.
+
+    Keywords that are None were not passed. Passing any of them warns with a
+    DeprecationWarning; passing them together with ``params`` raises TypeError.
+    """
+    passed = {key: value for key, value in deprecated.items() if value is not None}
+    if not passed:
+        return params if params is not None else params_class()
+    if params is not None:
+        raise TypeError(f"pass either params or {', '.join(sorted(passed))}, not both")
+    warnings.warn(
+        f"{', '.join(f'{key}=' for key in sorted(passed))} is deprecated; "
+        f"use params={params_class.__name__}(...)",
+        DeprecationWarning,
+        stacklevel=_stacklevel,
+    )
+    return params_class(**passed)
+
+
+class JobGroupError(Exception):
+    """A job group failed: a worker errored, it timed out, or it was cancelled."""
+
+
+class JobError(JobGroupError):
+    """A single-worker job failed (a :class:`JobGroupError` too, so either catch works)."""
+
+
+@attrs.define
+class JobGroupResponse:
+    """Every answer of a completed group, keyed by worker name."""
+
+    job_id: str
+    responses: dict[str, dict[str, Any]]
+
+
+@attrs.define
+class JobEvent:
+    """Progress of a single-worker job, yielded by ``async for`` over ``job(...)``."""
+
+    UPDATE: ClassVar[str] = "update"
+    STREAM_START: ClassVar[str] = "stream_start"
+    STREAM_DATA: ClassVar[str] = "stream_data"
+    STREAM_END: ClassVar[str] = "stream_end"
+
+    type: str
+    data: dict[str, Any] | None = None
+
+
+@attrs.define
+class JobGroupEvent:
+    """Progress of one worker of a group, yielded by ``async for`` over ``job_group(...)``."""
+
+    UPDATE: ClassVar[str] = "update"
+    STREAM_START: ClassVar[str] = "stream_start"
+    STREAM_DATA: ClassVar[str] = "stream_data"
+    STREAM_END: ClassVar[str] = "stream_end"
+
+    type: str
+    worker_name: str
+    data: dict[str, Any] | None = None
+
+
+@attrs.define(eq=False)
+class JobGroup:
+    """One job sent to several workers under one job id, and what came back.
+
+    ``terminated`` holds the workers that answered or ended their stream. ``responses``
+    holds each answer (``{}`` for an empty one).
+    """
+
+    job_id: str
+    worker_names: list[str]
+    responses: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    cancel_on_error: bool = True
+    label: str | None = None
+    cancellable: bool = True
+    terminated: set[str] = attrs.field(factory=set)
+    timeout_scope: trio.CancelScope | None = attrs.field(default=None, repr=False)
+    """Cancels the group's timer (the requester sets it when the group has a timeout)."""
+    _done: trio.Event = attrs.field(factory=trio.Event, repr=False, init=False)
+    _error: str | None = attrs.field(default=None, repr=False, init=False)
+    _event_send: trio.MemorySendChannel[JobGroupEvent] | None = attrs.field(
+        default=None, repr=False, init=False
+    )
+    _event_receive: trio.MemoryReceiveChannel[JobGroupEvent] | None = attrs.field(
+        default=None, repr=False, init=False
+    )
+
+    @property
+    def is_done(self) -> bool:
+        """True once the group completed or failed."""
+        return self._done.is_set()
+
+    @property
+    def error(self) -> str | None:
+        """Why the group failed, or None."""
+        return self._error
+
+    @property
+    def has_event_queue(self) -> bool:
+        """True if a context is collecting this group's events."""
+        return self._event_send is not None
+
+    def open_event_queue(self) -> None:
+        """Start collecting events (done before the requests go out, so none is missed)."""
+        if self._event_send is None:
+            self._event_send, self._event_receive = trio.open_memory_channel(math.inf)
+
+    def push_event(self, event: JobGroupEvent) -> None:
+        """Queue ``event`` for the iterating context; dropped if nobody collects events."""
+        if self._event_send is not None and not self._done.is_set():
+            self._event_send.send_nowait(event)
+
+    async def next_event(self) -> JobGroupEvent | None:
+        """The next queued event, or None once the group is done and drained."""
+        if self._event_receive is None:
+            return None
+        try:
+            return await self._event_receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return None
+
+    def record(self, worker_name: str, response: dict[str, Any] | None) -> bool:
+        """Store one worker's answer; True when every worker has answered."""
+        if worker_name in self.worker_names:
+            self.responses[worker_name] = response or {}
+        return self.responses.keys() >= set(self.worker_names)
+
+    async def wait(self) -> None:
+        """Wait until the group is done; raise :class:`JobGroupError` if it failed."""
+        await self._done.wait()
+        if self._error is not None:
+            raise JobGroupError(self._error)
+
+    def complete(self) -> None:
+        """Mark the group done: every worker answered."""
+        self._finish()
+
+    def fail(self, reason: str | None = None) -> None:
+        """Mark the group failed; ``wait()`` raises with ``reason`` (default "cancelled")."""
+        if self._done.is_set():
+            return
+        self._error = reason if reason is not None else "cancelled"
+        self._finish()
+
+    def _finish(self) -> None:
+        self._done.set()
+        if self._event_send is not None:
+            # Closing ends ``async for`` after the events already queued.
+            self._event_send.close()
+
+
+@attrs.define
+class WorkerActivationArgs:
+    """Arguments sent with an activation; subclass to add fields.
+
+    Args:
+        metadata: free-form data for the activated worker.
+    """
+
+    metadata: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerActivationArgs:
+        """Build from a dict, ignoring keys that are not fields."""
+        names = {field.name for field in attrs.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that are not None, as a dict."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in attrs.fields(type(self))
+            if getattr(self, field.name) is not None
+        }
