@@ -31,9 +31,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 AUDIO = bytes(range(256)) * 5  # 1280 bytes, every byte value
+# Every spec with a wire form sets id and name: locally minted ones differ between processes.
 SPECS: list[dict[str, Any]] = [
     {"cls": "TextFrame", "args": {"text": "hi"}, "set": {"id": 1, "name": "TextFrame#0"}},
-    {"cls": "TextFrame", "args": {"text": "héllo ✓ \u2028"}, "set": {"id": 2**40}},
+    {"cls": "TextFrame", "args": {"text": "héllo ✓ \u2028"}, "set": {"id": 2**40, "name": "T#7"}},
     {"cls": "TextFrame", "args": {"text": ""}, "set": {"id": 5, "name": "T"}},
     {
         "cls": "OutputAudioRawFrame",
