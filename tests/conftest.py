@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import trio
@@ -27,3 +31,85 @@ def live_tasks() -> Callable[[], set[trio.lowlevel.Task]]:
         return _walk(trio.lowlevel.current_root_task())
 
     return collect
+
+
+# --- a throwaway redis-server ----------------------------------------------------------
+
+
+class RedisServer:
+    """A ``redis-server`` on a free loopback port, without persistence, owned by one test.
+
+    ``kill()`` stops it abruptly (as a crash would) and ``await restart()`` brings it back
+    on the same port, for tests of reconnection.
+    """
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def _spawn(self) -> None:
+        options = f"--port {self.port} --bind 127.0.0.1 --appendonly no".split()
+        self.proc = subprocess.Popen(
+            [self.executable, *options, "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        """Start on a fresh free port and wait until it answers PING (sync, for fixtures)."""
+        for _ in range(5):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            self._spawn()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if self._pong():
+                    return
+                time.sleep(0.02)
+            self.kill()  # the port was taken meanwhile, or it is slow: try another one
+        raise RuntimeError("redis-server did not start")
+
+    async def restart(self) -> None:
+        """Start again on the same port and wait (without blocking Trio) until it answers."""
+        self._spawn()
+        with trio.fail_after(10):
+            # Polling an external process: there is nothing to wait on but the port.
+            while not await trio.to_thread.run_sync(self._pong):  # noqa: ASYNC110
+                await trio.sleep(0.02)
+
+    def kill(self) -> None:
+        """Stop at once, like a crash (connections are reset, nothing is flushed)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A running redis-server for this test; skipped when redis-server is not installed."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip(
+            "redis-server is not installed: apt-get install redis-server (.ci/run does this)"
+        )
+    server = RedisServer(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

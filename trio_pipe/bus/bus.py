@@ -229,10 +229,19 @@ class WorkerBus:
                 self._nursery = nursery  # from here on, subscribe() starts its own
                 for subscription in existing:
                     await nursery.start(subscription.run)
+                await self._start_transport(nursery)
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             self._nursery = None
+
+    async def _start_transport(self, nursery: trio.Nursery) -> None:
+        """Hook for network buses: start their own tasks in the bus nursery.
+
+        Called by :meth:`run` once the dispatchers are running and before ``started()``,
+        so a network bus can connect and subscribe first and be ready when ``run`` reports
+        it started. The tasks are stopped with the bus. The in-process bus starts nothing.
+        """
 
     async def _dispatch(self, subscriber: BusSubscriber, message: BusMessage) -> None:
         try:
