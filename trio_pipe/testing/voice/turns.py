@@ -1,0 +1,132 @@
+"""The turn logic, without sockets: drain the agent's reply and say why the turn ended.
+
+A turn reads the agent's first chunk with a long timeout (the agent is thinking), then
+keeps reading with a short one (the tail silence): a gap longer than that means the
+agent stopped talking. A hard ceiling on the gathered duration stops a stream that never
+pauses. Everything here takes a ``recv(timeout)`` callable, so it is tested with a fake
+one and Trio's mock clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+
+import attrs
+import trio
+
+from trio_pipe.testing.voice.chunk import AudioChunk
+from trio_pipe.testing.voice.errors import AgentStreamEndedError, FirstChunkTimeoutError
+
+__all__ = ["DrainedTurn", "TurnEndReason", "TurnRecord", "drain_turn", "merge_chunks"]
+
+
+class TurnEndReason(StrEnum):
+    """Why a turn ended (a ``str``: compares equal to the plain names)."""
+
+    TAIL_SILENCE = "tail_silence"  # no chunk within response_tail_silence
+    TERMINAL_CHUNK = "terminal_chunk"  # an empty chunk: the agent closed the stream cleanly
+    STREAM_ENDED = "stream_ended"  # AgentStreamEndedError after some audio
+    MAX_DURATION = "max_duration"  # response_max_duration of audio gathered
+
+
+@attrs.frozen
+class DrainedTurn:
+    """The agent's side of one turn."""
+
+    audio: AudioChunk
+    reason: TurnEndReason
+    chunk_count: int
+    first_audio_at: float | None  # trio.current_time() at the first non-empty chunk
+
+
+def merge_chunks(chunks: Sequence[AudioChunk]) -> AudioChunk:
+    """One chunk from several: data concatenated, non-empty transcripts joined by a space.
+
+    A single chunk is returned as is (the same object).
+    """
+    if len(chunks) == 1:
+        return chunks[0]
+    transcripts = [c.transcript for c in chunks if c.transcript]
+    return AudioChunk(
+        data=b"".join(c.data for c in chunks),
+        transcript=" ".join(transcripts) if transcripts else None,
+    )
+
+
+async def drain_turn(
+    recv: Callable[[float], Awaitable[AudioChunk]],
+    *,
+    response_timeout: float,
+    response_tail_silence: float,
+    response_max_duration: float,
+    on_first_chunk: Callable[[], None] | None = None,
+) -> DrainedTurn:
+    """Read the agent's reply with ``recv(timeout)`` until it ends; see :class:`TurnEndReason`.
+
+    * First chunk: ``recv(response_timeout)``; a ``TimeoutError`` becomes
+      :class:`FirstChunkTimeoutError` (chained); ``AgentStreamEndedError`` propagates. An
+      empty first chunk ends the turn at once (``terminal_chunk``) with no audio.
+    * ``on_first_chunk`` runs synchronously when the first non-empty chunk arrives.
+    * The ceiling does not cut audio: the last chunk may overshoot it, and whatever has
+      not been read yet stays for the next turn.
+    """
+    try:
+        first = await recv(response_timeout)
+    except TimeoutError as exc:
+        raise FirstChunkTimeoutError(timeout=response_timeout) from exc
+    if not first.data:
+        return DrainedTurn(first, TurnEndReason.TERMINAL_CHUNK, 1, None)
+    first_audio_at = trio.current_time()
+    if on_first_chunk is not None:
+        on_first_chunk()
+    chunks = [first]
+    gathered = first.duration_seconds
+    reason = TurnEndReason.MAX_DURATION
+    while gathered < response_max_duration:
+        try:
+            chunk = await recv(response_tail_silence)
+        except TimeoutError:
+            reason = TurnEndReason.TAIL_SILENCE
+            break
+        except AgentStreamEndedError:
+            reason = TurnEndReason.STREAM_ENDED
+            break
+        if not chunk.data:
+            reason = TurnEndReason.TERMINAL_CHUNK
+            break
+        chunks.append(chunk)
+        gathered += chunk.duration_seconds
+    return DrainedTurn(merge_chunks(chunks), reason, len(chunks), first_audio_at)
+
+
+@attrs.frozen
+class TurnRecord:
+    """What one :meth:`VoiceAgentAdapter.call` did, for recordings and latency reports.
+
+    Times are ``trio.current_time()`` readings. ``speech_ended_at`` is when the user's
+    speech finished leaving (before any trailing silence); for ``call(None)`` it is the
+    start of the turn.
+    """
+
+    index: int
+    user_audio: AudioChunk | None
+    agent_audio: AudioChunk
+    reason: TurnEndReason
+    chunk_count: int
+    started_at: float
+    speech_ended_at: float
+    first_audio_at: float | None
+    ended_at: float
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the end of the user's speech to the first agent audio read.
+
+        Audio that arrived while the user was still speaking is read right after, so an
+        agent that talks over the user shows a latency near zero. None if the agent sent
+        no audio.
+        """
+        if self.first_audio_at is None:
+            return None
+        return self.first_audio_at - self.speech_ended_at

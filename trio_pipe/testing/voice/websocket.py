@@ -1,0 +1,378 @@
+"""WebSocketAgentAdapter: any voice bot on a WebSocket, with a bring-your-own protocol.
+
+The adapter owns the socket (trio-websocket) and the rules every protocol shares; the
+:class:`~trio_pipe.testing.voice.protocols.WebSocketProtocol` only says what audio looks
+like on the wire.
+
+Terminal states (each distinct, see ``errors``)
+    silence: ``recv_audio`` raises ``TimeoutError`` at the deadline fixed when it was called
+    (non-audio messages do not push it back). The peer closed the socket on purpose (close
+    code 1000, 1001 or none): ``recv_audio`` returns an empty chunk, every time it is asked
+    again. Any other close (1006 for a dropped TCP connection, 1011, ...) or a write that
+    cannot complete: :class:`AgentConnectionLostError`. After the peer closed,
+    ``send_audio`` raises :class:`AgentStreamEndedError`. ``close_code`` and
+    ``close_reason`` say what happened.
+
+Bad input
+    A message the protocol cannot decode is logged, counted in ``decode_errors`` and
+    skipped; the next message is read as usual.
+
+Resources
+    The socket's reader task lives in trio-websocket's nursery, entered by ``connect()``
+    and left by ``disconnect()`` in the same task (``async with adapter:`` does both).
+    After ``disconnect()`` nothing of the adapter is running and the socket is closed.
+    Writes are bounded by ``write_timeout``: a bot that stops reading cannot hold a
+    ``send_audio`` forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import trio
+import trio_websocket
+
+from trio_pipe.testing.voice.adapter import VoiceAgentAdapter
+from trio_pipe.testing.voice.chunk import PCM16_SAMPLE_RATE, PCM16_SAMPLE_WIDTH_BYTES, AudioChunk
+from trio_pipe.testing.voice.errors import (
+    AdapterCapabilities,
+    AgentConnectionLostError,
+    AgentStreamEndedError,
+    TransportNotConnectedError,
+    UnsupportedCapabilityError,
+)
+from trio_pipe.testing.voice.protocols import (
+    Encoded,
+    Message,
+    WebSocketProtocol,
+    supports_interrupt,
+)
+
+__all__ = ["CLEAN_CLOSE_CODES", "AgentConnectError", "PipecatAgentAdapter", "WebSocketAgentAdapter"]
+
+logger = logging.getLogger(__name__)
+
+# Close codes that mean the peer ended the stream on purpose: normal, going away, and a
+# close frame with no code (reported as 1005).
+CLEAN_CLOSE_CODES = frozenset({1000, 1001, 1005})
+_EVENTS_KEPT = 1000
+
+
+class AgentConnectError(ConnectionError):
+    """The adapter could not open its socket (refused, timed out, handshake rejected)."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        super().__init__(f"cannot connect to {url}: {detail}")
+
+
+def _messages(encoded: Encoded) -> tuple[Message, ...]:
+    if encoded is None:
+        return ()
+    if isinstance(encoded, (str, bytes)):
+        return (encoded,)
+    return tuple(encoded)
+
+
+class WebSocketAgentAdapter(VoiceAgentAdapter):
+    """A voice bot at ``url`` that speaks ``protocol``.
+
+    Keyword options: ``frame_ms`` (None: one message per ``send_audio``; 20: one per
+    20 ms slice), ``realtime`` (pace slices at the speed of speech), ``trailing_silence``
+    (seconds of zeros sent after each utterance so the bot's VAD hears it end),
+    ``connect_timeout``, ``extra_headers`` (handshake headers), ``write_timeout``,
+    ``disconnect_timeout``, ``message_queue_size`` (messages trio-websocket buffers before
+    it stops reading the socket) and ``max_message_size``.
+
+    Concurrent ``send_audio`` calls never interleave their frames (a lock); ``interrupt``
+    does not wait for that lock. Non-audio messages the protocol turns into events are
+    kept in ``events`` (the last 1000).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        protocol: WebSocketProtocol,
+        *,
+        frame_ms: int | None = None,
+        realtime: bool = False,
+        trailing_silence: float = 0.0,
+        connect_timeout: float = 10.0,
+        extra_headers: Mapping[str, str] | None = None,
+        write_timeout: float = 10.0,
+        disconnect_timeout: float = 2.0,
+        message_queue_size: int = 256,
+        max_message_size: int = 2**20,
+    ) -> None:
+        super().__init__()
+        if frame_ms is not None and frame_ms <= 0:
+            raise ValueError(f"frame_ms must be positive or None, got {frame_ms}")
+        self.url = url
+        self.protocol = protocol
+        self.frame_ms = frame_ms
+        self.realtime = realtime
+        self.trailing_silence = trailing_silence
+        self.connect_timeout = connect_timeout
+        self.extra_headers = dict(extra_headers or {})
+        self.write_timeout = write_timeout
+        self.disconnect_timeout = disconnect_timeout
+        self.message_queue_size = message_queue_size
+        self.max_message_size = max_message_size
+        self.decode_errors = 0
+        self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS_KEPT)
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._ws: trio_websocket.WebSocketConnection | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._lost: AgentConnectionLostError | None = None  # a write that broke the socket
+        self._send_lock = trio.Lock()
+
+    @property
+    def capabilities(self) -> AdapterCapabilities:  # type: ignore[override]
+        """What this adapter can do, which follows its protocol."""
+        return AdapterCapabilities(
+            interruption=supports_interrupt(self.protocol),
+            input_formats=list(getattr(self.protocol, "input_formats", ["pcm16/24000"])),
+            output_formats=list(getattr(self.protocol, "output_formats", ["pcm16/24000"])),
+        )
+
+    def is_connected(self) -> bool:
+        """True only while the socket is open."""
+        return self._ws is not None and self._ws.closed is None and self._lost is None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the socket, reset the protocol and send its handshake messages.
+
+        Raises :class:`AgentConnectError` when the bot cannot be reached.
+        """
+        if self._stack is not None:
+            raise RuntimeError(f"{type(self).__name__} is already connected")
+        _call_hook(self.protocol, "reset")
+        self.close_code = self.close_reason = None
+        self._lost = None
+        stack = contextlib.AsyncExitStack()
+        headers = [(k.encode(), v.encode()) for k, v in self.extra_headers.items()]
+        try:
+            self._ws = await stack.enter_async_context(
+                trio_websocket.open_websocket_url(
+                    self.url,
+                    extra_headers=headers or None,
+                    connect_timeout=self.connect_timeout,
+                    disconnect_timeout=self.disconnect_timeout,
+                    message_queue_size=self.message_queue_size,
+                    max_message_size=self.max_message_size,
+                )
+            )
+        except trio_websocket.ConnectionRejected as exc:
+            raise AgentConnectError(
+                self.url, f"handshake rejected (HTTP {exc.status_code})"
+            ) from exc
+        except trio_websocket.ConnectionTimeout as exc:
+            raise AgentConnectError(
+                self.url, f"no handshake within {self.connect_timeout}s"
+            ) from exc
+        except (trio_websocket.HandshakeError, OSError) as exc:
+            cause = exc.__cause__ or exc
+            raise AgentConnectError(self.url, str(cause) or type(cause).__name__) from exc
+        self._stack = stack
+        try:
+            for message in _call_hook(self.protocol, "on_connect") or ():
+                await self._send(message)
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def disconnect(self) -> None:
+        """Send the protocol's goodbye (best effort) and close the socket. Idempotent."""
+        stack, ws = self._stack, self._ws
+        if stack is None:
+            return
+        try:
+            if ws is not None and self.is_connected():
+                with trio.move_on_after(self.write_timeout):
+                    for message in _call_hook(self.protocol, "on_disconnect") or ():
+                        await ws.send_message(message)
+        except trio_websocket.ConnectionClosed:
+            pass  # the peer left first: nothing to say goodbye to
+        finally:
+            self._stack = None
+            try:
+                await stack.aclose()
+            except trio_websocket.DisconnectionTimeout:
+                logger.debug("%s: close handshake timed out; socket closed", self)
+            finally:
+                if ws is not None and self.close_code is None and ws.closed is not None:
+                    self.close_code, self.close_reason = ws.closed.code, ws.closed.reason
+                self._ws = None
+
+    # -- audio ----------------------------------------------------------------------------
+
+    def _open_ws(self) -> trio_websocket.WebSocketConnection:
+        ws = self._ws
+        if ws is None:
+            raise TransportNotConnectedError(type(self).__name__)
+        if self._lost is not None:
+            raise self._lost
+        return ws
+
+    def _ended(self, reason: trio_websocket.CloseReason | None) -> AgentStreamEndedError:
+        """Record how the socket closed and build the error that says so."""
+        code = reason.code if reason is not None else None
+        text = reason.reason if reason is not None else None
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, text
+        if code in CLEAN_CLOSE_CODES:
+            return AgentStreamEndedError(f"the agent closed the connection (code {code})")
+        name = reason.name if reason is not None else "unknown"
+        return AgentConnectionLostError(
+            f"connection to the agent lost (close code {code} {name}{': ' + text if text else ''})",
+            code,
+            text,
+        )
+
+    async def _send(self, message: Message) -> None:
+        ws = self._open_ws()
+        with trio.move_on_after(self.write_timeout) as scope:
+            try:
+                await ws.send_message(message)
+            except trio_websocket.ConnectionClosed as exc:
+                raise self._ended(exc.reason) from None
+        if scope.cancelled_caught:
+            # A cancelled write may have left half a frame on the wire: the socket is
+            # unusable. Close it now and make every later call say why.
+            self._lost = AgentConnectionLostError(
+                f"write to the agent timed out after {self.write_timeout}s (it stopped reading)",
+                1006,
+                "write timeout",
+            )
+            self.close_code, self.close_reason = 1006, "write timeout"
+            await trio.aclose_forcefully(ws)
+            raise self._lost
+
+    async def _send_encoded(self, encoded: Encoded) -> None:
+        for message in _messages(encoded):
+            await self._send(message)
+
+    async def _send_pcm(self, pcm: bytes, due: float) -> float:
+        """Encode and send ``pcm`` in slices. With ``realtime``, each slice waits until the
+        audio before it has had time to play (``due``: when the previous slice ends); an
+        absolute schedule, so slow sends do not add up to drift. Returns the new ``due``.
+        """
+        bytes_per_second = PCM16_SAMPLE_RATE * PCM16_SAMPLE_WIDTH_BYTES
+        step = len(pcm) if self.frame_ms is None else self.frame_ms * bytes_per_second // 1000
+        step = max(step, PCM16_SAMPLE_WIDTH_BYTES)
+        for start in range(0, len(pcm), step):
+            piece = pcm[start : start + step]
+            await self._send_encoded(self.protocol.encode_audio(piece))
+            if self.realtime:
+                due += len(piece) / bytes_per_second
+                await trio.sleep_until(due)
+        return due
+
+    async def send_audio(self, chunk: AudioChunk) -> None:
+        """Send one utterance: its audio, any trailing silence, then end-of-utterance messages.
+
+        Raises :class:`TransportNotConnectedError` before ``connect``, and
+        :class:`AgentStreamEndedError` (or its subclass) once the socket is closed.
+        """
+        ws = self._open_ws()
+        if ws.closed is not None:
+            raise self._ended(ws.closed)
+        async with self._send_lock:
+            due = await self._send_pcm(chunk.data, trio.current_time())
+            self._mark_speech_end()
+            if self.trailing_silence > 0:
+                silence = bytes(int(self.trailing_silence * PCM16_SAMPLE_RATE) * 2)
+                await self._send_pcm(silence, due)
+            for message in _call_hook(self.protocol, "end_of_utterance") or ():
+                await self._send(message)
+
+    async def recv_audio(self, timeout: float) -> AudioChunk:  # noqa: ASYNC109
+        """The next audio chunk (see the module docstring for the terminal states)."""
+        ws = self._open_ws()
+        with trio.move_on_after(timeout):
+            while True:
+                try:
+                    message = await ws.get_message()
+                except trio_websocket.ConnectionClosed as exc:
+                    ended = self._ended(exc.reason)
+                    if type(ended) is AgentStreamEndedError:
+                        return AudioChunk(b"")  # a clean end of stream is not an error
+                    raise ended from None
+                chunk = self._decode(message)
+                if chunk is not None:
+                    return chunk
+        raise TimeoutError(f"no audio from the agent within {timeout}s")
+
+    def _decode(self, message: Message) -> AudioChunk | None:
+        try:
+            chunk = self.protocol.decode_response(message)
+            if chunk is not None:
+                return chunk
+            event = _call_hook(self.protocol, "decode_event", message)
+        except Exception as exc:
+            self.decode_errors += 1
+            logger.warning(
+                "%s: skipped a message the protocol could not decode (%s: %s); %d so far",
+                type(self).__name__, type(exc).__name__, exc, self.decode_errors,
+            )  # fmt: skip
+            return None
+        if event is not None:
+            self.events.append(event)
+        return None
+
+    async def interrupt(self) -> None:
+        """Send the protocol's interrupt message at once (without waiting for a send)."""
+        if not supports_interrupt(self.protocol):
+            raise UnsupportedCapabilityError(type(self).__name__, "interruption")
+        message = self.protocol.encode_interrupt()  # type: ignore[union-attr]
+        if message is not None:
+            await self._send(message)
+
+
+def _call_hook(protocol: object, name: str, *args: Any) -> Any:
+    """Call an optional protocol hook; a duck-typed protocol may not have it."""
+    hook = getattr(protocol, name, None)
+    return hook(*args) if hook is not None else None
+
+
+class PipecatAgentAdapter(WebSocketAgentAdapter):
+    """A Pipecat bot's WebSocket (``FastAPIWebsocketTransport``), or trio_pipe's own.
+
+    ``wire="twilio"`` speaks Twilio Media Streams (the bot uses ``TwilioFrameSerializer``
+    with ``auto_hang_up=False``); ``wire="protobuf"`` speaks Pipecat's protobuf frames
+    (``ProtobufFrameSerializer``), sending at ``input_sample_rate``. Like Scenario's
+    Pipecat adapter, audio goes out in 20 ms frames at the speed of speech.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        wire: Literal["twilio", "protobuf"] = "twilio",
+        stream_sid: str | None = None,
+        call_sid: str | None = None,
+        input_sample_rate: int = 16000,
+        frame_ms: int | None = 20,
+        realtime: bool = True,
+        **options: Any,
+    ) -> None:
+        protocol: WebSocketProtocol
+        if wire == "twilio":
+            from trio_pipe.testing.voice.twilio import TwilioMediaStreamProtocol
+
+            protocol = TwilioMediaStreamProtocol(stream_sid=stream_sid, call_sid=call_sid)
+        elif wire == "protobuf":
+            from trio_pipe.testing.voice.protobuf import ProtobufFrameProtocol
+
+            protocol = ProtobufFrameProtocol(input_sample_rate=input_sample_rate)
+        else:
+            raise ValueError(f"wire must be 'twilio' or 'protobuf', got {wire!r}")
+        self.wire = wire
+        super().__init__(url, protocol, frame_ms=frame_ms, realtime=realtime, **options)
