@@ -47,3 +47,18 @@ async def drain(ws: trio_websocket.WebSocketConnection, into: list[str | bytes])
             into.append(await ws.get_message())
     except trio_websocket.ConnectionClosed:
         pass
+
+
+class Collector:
+    """A bot that keeps every message the client sends; ``done`` is set when it leaves."""
+
+    def __init__(self, greeting: list[str | bytes] | None = None) -> None:
+        self.received: list[str | bytes] = []
+        self.done = trio.Event()
+        self.greeting = greeting or []
+
+    async def __call__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        for message in self.greeting:
+            await ws.send_message(message)
+        await drain(ws, self.received)
+        self.done.set()

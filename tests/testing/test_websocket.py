@@ -9,7 +9,7 @@ import trio
 import trio.testing
 import trio_websocket
 
-from tests.testing.conftest import Serve, drain
+from tests.testing.conftest import Collector, Serve, drain
 from trio_pipe.testing.voice import (
     AgentConnectError,
     AgentConnectionLostError,
@@ -185,21 +185,15 @@ async def test_dropped_tcp_connection_is_1006(serve: Serve) -> None:
 
 
 async def test_one_send_is_one_encode_and_one_message(serve: Serve) -> None:  # check 21
-    received: list[str | bytes] = []
-    done = trio.Event()
-
-    async def bot(ws: trio_websocket.WebSocketConnection) -> None:
-        await drain(ws, received)
-        done.set()
-
+    bot = Collector()
     url = await serve(bot)
     protocol = BytesProtocol()
     chunk = silent_chunk(0.5)
     async with WebSocketAgentAdapter(url, protocol) as adapter:
         await adapter.send_audio(chunk)
-    await done.wait()
+    await bot.done.wait()
     assert protocol.encoded == [chunk.data]
-    assert received == [chunk.data]
+    assert bot.received == [chunk.data]
 
 
 async def test_garbage_is_counted_and_skipped(serve: Serve) -> None:  # check 26
@@ -215,15 +209,7 @@ async def test_garbage_is_counted_and_skipped(serve: Serve) -> None:  # check 26
 
 
 async def test_hooks_frames_and_events(serve: Serve) -> None:
-    received: list[str | bytes] = []
-    done = trio.Event()
-
-    async def bot(ws: trio_websocket.WebSocketConnection) -> None:
-        await ws.send_message("note")
-        await ws.send_message(AUDIO)
-        await drain(ws, received)
-        done.set()
-
+    bot = Collector(greeting=["note", AUDIO])
     url = await serve(bot)
     protocol = EventfulProtocol()
     adapter = WebSocketAgentAdapter(url, protocol, frame_ms=20, trailing_silence=0.04)
@@ -235,8 +221,8 @@ async def test_hooks_frames_and_events(serve: Serve) -> None:
         await adapter.recv_audio(5.0)
         assert list(adapter.events) == [{"type": "text", "text": "note"}]
         await adapter.interrupt()
-    await done.wait()
-    sizes = [len(m) if isinstance(m, bytes) else m for m in received]
+    await bot.done.wait()
+    sizes = [len(m) if isinstance(m, bytes) else m for m in bot.received]
     # 50 ms in 20 ms slices, then 40 ms of trailing silence (its own slices), then markers
     assert sizes == ["hello", 960, 960, 480, 960, 960, "eou", "interrupt", "bye"]
 
@@ -253,21 +239,15 @@ async def test_interrupt_unsupported_without_hook(serve: Serve) -> None:
 
 
 async def test_concurrent_sends_do_not_interleave(serve: Serve) -> None:  # check 30
-    received: list[str | bytes] = []
-    done = trio.Event()
-
-    async def bot(ws: trio_websocket.WebSocketConnection) -> None:
-        await drain(ws, received)
-        done.set()
-
+    bot = Collector()
     url = await serve(bot)
     a, b = AudioChunk(b"\x01\x00" * 4800), AudioChunk(b"\x02\x00" * 4800)  # 0.2 s each
     adapter = WebSocketAgentAdapter(url, BytesProtocol(), frame_ms=20, realtime=True)
     async with adapter, trio.open_nursery() as nursery:
         nursery.start_soon(adapter.send_audio, a)
         nursery.start_soon(adapter.send_audio, b)
-    await done.wait()
-    owners = [m[0] for m in received if isinstance(m, bytes)]
+    await bot.done.wait()
+    owners = [m[0] for m in bot.received if isinstance(m, bytes)]
     assert len(owners) == 20
     assert owners in ([1] * 10 + [2] * 10, [2] * 10 + [1] * 10)
 
