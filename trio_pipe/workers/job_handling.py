@@ -163,6 +163,8 @@ class JobHandlingMixin:
         job_id = message.job_id
         try:
             with scope:
+                if scope.cancel_called:
+                    return  # cancelled before it began: the handler never runs
                 if ticket is not None:
                     await ticket.turn.wait()
                 try:

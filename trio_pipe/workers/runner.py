@@ -340,13 +340,14 @@ class WorkerRunner(EventHandlerMixin):
         with trio.open_signal_receiver(*signals) as receiver:
             task_status.started()
             async for signum in receiver:
+                signame = signal.Signals(signum).name
                 self._signals_seen += 1
                 if self._signals_seen == 1:
-                    logger.warning("runner %r: %s received, cancelling", self._name, signum.name)
+                    logger.warning("runner %r: %s received, cancelling", self._name, signame)
                     await self.cancel(reason="interrupt signal")
                 elif self._nursery is not None:
                     logger.warning(
-                        "runner %r: %s received again, stopping now", self._name, signum.name
+                        "runner %r: %s received again, stopping now", self._name, signame
                     )
                     self._nursery.cancel_scope.cancel()
 
