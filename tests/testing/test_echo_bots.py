@@ -10,70 +10,16 @@ import trio
 import trio.testing
 import trio_websocket
 
+from tests.testing.bots import protobuf_echo, raw_echo, twilio_echo
 from tests.testing.conftest import Serve
-from trio_pipe.frames import (
-    InputAudioRawFrame,
-    InterruptionFrame,
-    OutputAudioRawFrame,
-    OutputTransportMessageUrgentFrame,
-)
-from trio_pipe.serializers.frames import (
-    ProtobufFrameSerializer,
-    TwilioFrameSerializer,
-    TwilioSerializerParams,
-)
+from trio_pipe.frames import InputAudioRawFrame, InterruptionFrame, OutputAudioRawFrame
+from trio_pipe.serializers.frames import ProtobufFrameSerializer
 from trio_pipe.testing.voice import (
     PipecatAgentAdapter,
     RawPCMProtocol,
     WebSocketAgentAdapter,
     tone_chunk,
 )
-
-
-async def raw_echo(ws: trio_websocket.WebSocketConnection) -> None:
-    while True:
-        message = await ws.get_message()
-        if isinstance(message, bytes):
-            await ws.send_message(message)
-
-
-def protobuf_echo(seen: list[object]):
-    serializer = ProtobufFrameSerializer()
-
-    async def bot(ws: trio_websocket.WebSocketConnection) -> None:
-        await ws.send_message(
-            serializer.encode(OutputTransportMessageUrgentFrame(message={"type": "bot-ready"}))
-        )  # type: ignore[arg-type]
-        while True:
-            frame = serializer.decode(await ws.get_message())
-            seen.append(frame)
-            if isinstance(frame, InputAudioRawFrame):
-                out = OutputAudioRawFrame(frame.audio, frame.sample_rate, frame.num_channels)
-                await ws.send_message(serializer.encode(out))  # type: ignore[arg-type]
-            elif isinstance(frame, InterruptionFrame):
-                await ws.send_message(serializer.encode(InterruptionFrame()))  # type: ignore[arg-type]
-
-    return bot
-
-
-def twilio_echo(seen: list[dict]):
-    async def bot(ws: trio_websocket.WebSocketConnection) -> None:
-        # Like Pipecat's runner: the first two messages tell the stream id.
-        first, second = json.loads(await ws.get_message()), json.loads(await ws.get_message())
-        seen.extend([first, second])
-        serializer = TwilioFrameSerializer(
-            second["start"]["streamSid"],
-            params=TwilioSerializerParams(auto_hang_up=False, sample_rate=16000),
-        )
-        while True:
-            text = await ws.get_message()
-            seen.append(json.loads(text))
-            frame = await serializer.deserialize(text)
-            if isinstance(frame, InputAudioRawFrame):
-                out = OutputAudioRawFrame(frame.audio, frame.sample_rate, frame.num_channels)
-                await ws.send_message(await serializer.serialize(out))  # type: ignore[arg-type]
-
-    return bot
 
 
 async def test_raw_echo_turn(serve: Serve) -> None:

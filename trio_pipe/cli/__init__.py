@@ -20,7 +20,9 @@ from collections.abc import Sequence
 __all__ = ["SUBCOMMANDS", "CommandError", "main"]
 
 # name -> module; the order is the order in --help.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "call": "trio_pipe.cli.call",
+}
 
 
 class CommandError(Exception):

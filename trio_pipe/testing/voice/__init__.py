@@ -40,15 +40,18 @@ from trio_pipe.testing.voice.turns import (
 )
 from trio_pipe.testing.voice.twilio import TwilioMediaStreamProtocol
 from trio_pipe.testing.voice.websocket import (
+    PROTOCOLS,
     AgentConnectError,
     PipecatAgentAdapter,
     WebSocketAgentAdapter,
+    adapter_for,
 )
 
 __all__ = [
     "PCM16_CHANNELS",
     "PCM16_SAMPLE_RATE",
     "PCM16_SAMPLE_WIDTH_BYTES",
+    "PROTOCOLS",
     "AdapterCapabilities",
     "AgentConnectError",
     "AgentConnectionLostError",
@@ -67,6 +70,7 @@ __all__ = [
     "VoiceAgentAdapter",
     "WebSocketAgentAdapter",
     "WebSocketProtocol",
+    "adapter_for",
     "drain_turn",
     "merge_chunks",
     "silent_chunk",

@@ -52,7 +52,14 @@ from trio_pipe.testing.voice.protocols import (
     supports_interrupt,
 )
 
-__all__ = ["CLEAN_CLOSE_CODES", "AgentConnectError", "PipecatAgentAdapter", "WebSocketAgentAdapter"]
+__all__ = [
+    "CLEAN_CLOSE_CODES",
+    "PROTOCOLS",
+    "AgentConnectError",
+    "PipecatAgentAdapter",
+    "WebSocketAgentAdapter",
+    "adapter_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -376,3 +383,36 @@ class PipecatAgentAdapter(WebSocketAgentAdapter):
             raise ValueError(f"wire must be 'twilio' or 'protobuf', got {wire!r}")
         self.wire = wire
         super().__init__(url, protocol, frame_ms=frame_ms, realtime=realtime, **options)
+
+
+PROTOCOLS = ("protobuf", "twilio", "raw")
+
+
+def adapter_for(
+    url: str,
+    protocol: str = "protobuf",
+    *,
+    in_rate: int = 16000,
+    out_rate: int = 24000,
+    frame_ms: int | None = 20,
+    realtime: bool = True,
+    **options: Any,
+) -> WebSocketAgentAdapter:
+    """An adapter for ``url`` by protocol name (what the pytest plugin and ``trio-pipe call``
+    use): ``"protobuf"`` (Pipecat frames, sending at ``in_rate``), ``"twilio"`` (Media
+    Streams) or ``"raw"`` (PCM16 at ``in_rate`` out, ``out_rate`` in).
+
+    Audio goes out in ``frame_ms`` slices at the speed of speech unless told otherwise;
+    other keyword options go to :class:`WebSocketAgentAdapter`.
+    """
+    if protocol == "raw":
+        from trio_pipe.testing.voice.protocols import RawPCMProtocol
+
+        raw = RawPCMProtocol(in_rate=in_rate, out_rate=out_rate)
+        return WebSocketAgentAdapter(url, raw, frame_ms=frame_ms, realtime=realtime, **options)
+    if protocol not in ("protobuf", "twilio"):
+        raise ValueError(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    return PipecatAgentAdapter(
+        url, wire=protocol, input_sample_rate=in_rate, frame_ms=frame_ms, realtime=realtime,
+        **options,
+    )  # type: ignore[arg-type]  # fmt: skip
