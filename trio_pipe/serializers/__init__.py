@@ -1,1 +1,45 @@
-"""Serializers: frames to and from transport payloads (``frames``), bus messages (``messages``)."""
+"""Serializers: frames to and from transport payloads (``frames``), bus messages (``messages``).
+
+The bus message side is exported here: :class:`JSONMessageSerializer` (Pipecat 1.14's JSON
+bus format), its closed registry of wire names (:func:`register`) and its typed errors.
+"""
+
+from trio_pipe.serializers.errors import (
+    InvalidBase64Error,
+    MalformedMessageError,
+    MessageDecodeError,
+    MessageEncodeError,
+    MessageNestingError,
+    MessageTooLargeError,
+    MissingFieldError,
+    NotABusMessageError,
+    UnknownEnumMemberError,
+    UnknownMessageTypeError,
+    WrongFieldTypeError,
+)
+from trio_pipe.serializers.messages import (
+    DEFAULT_MAX_SIZE,
+    JSONMessageSerializer,
+    MessageSerializer,
+)
+from trio_pipe.serializers.registry import WireRegistry, default_registry, register
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "InvalidBase64Error",
+    "JSONMessageSerializer",
+    "MalformedMessageError",
+    "MessageDecodeError",
+    "MessageEncodeError",
+    "MessageNestingError",
+    "MessageSerializer",
+    "MessageTooLargeError",
+    "MissingFieldError",
+    "NotABusMessageError",
+    "UnknownEnumMemberError",
+    "UnknownMessageTypeError",
+    "WireRegistry",
+    "WrongFieldTypeError",
+    "default_registry",
+    "register",
+]
