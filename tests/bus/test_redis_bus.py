@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import signal
 
 import attrs
 import coredis
@@ -277,6 +278,72 @@ async def test_messages_sent_before_run_are_published_when_it_runs(redis_server)
         bus.send(job_request(9))  # the queue has room again
         assert (await collector.next()).job_id == "j-9"
         assert bus.publish_dropped == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_stalled_redis_never_blocks_send_and_the_queue_flows_when_it_resumes(
+    redis_server,
+):
+    bus = RedisBus(redis=client_for(redis_server), publish_batch=8)
+    collector = Collector()
+    bus.subscribe(collector)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(bus.run)
+        redis_server.proc.send_signal(signal.SIGSTOP)  # alive but answering nothing
+        try:
+            for i in range(100):
+                bus.send(job_request(i))  # synchronous: returns at once, queues
+            await trio.testing.wait_all_tasks_blocked()
+            # One batch is stuck in flight; the rest waits, in order, nothing dropped.
+            assert bus.pending == 100 - 8 and bus.published == 0
+            assert bus.publish_dropped == 0 and collector.empty()
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        got = [(await collector.next()).job_id for _ in range(100)]
+        assert got == [f"j-{i}" for i in range(100)]
+        assert bus.published == 100 and bus.publish_errors == 0 and bus.disconnects == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_host_that_stops_answering_is_noticed_and_the_bus_comes_back(redis_server):
+    # SIGSTOP keeps the TCP connection open but answers nothing: a vanished host, as far
+    # as the client can tell. Only the keepalive PING and the publish timeout can notice.
+    bus = RedisBus(
+        redis=client_for(redis_server),
+        health_check_interval=0.2,
+        publish_timeout=0.3,
+        reconnect_delay=0.05,
+        max_reconnect_delay=0.1,
+    )
+    collector = Collector()
+    bus.subscribe(collector)
+    lost, back = trio.Event(), trio.Event()
+    errors: list[str] = []
+
+    def disconnected(b: RedisBus, error: str) -> None:
+        errors.append(error)
+        lost.set()
+
+    bus.add_event_handler("on_disconnected", disconnected)
+    bus.add_event_handler("on_connected", lambda b: b.resubscriptions and back.set())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(bus.run)
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            bus.send(job_request(1))  # goes out, but no answer comes
+            with trio.fail_after(LIMIT):
+                await lost.wait()
+                while bus.publish_errors < 1:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            assert "PING" in errors[0] and bus.disconnects == 1
+            assert bus.publish_errors == 1  # its fate is unknown: counted as lost
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        with trio.fail_after(LIMIT):
+            await back.wait()
+        bus.send(job_request(2))
+        while (await collector.next()).job_id != "j-2":
+            pass  # j-1 may or may not have been delivered: Redis got it before it stopped
         nursery.cancel_scope.cancel()
 
 
