@@ -336,3 +336,21 @@ async def test_nothing_left_after_async_with(serve: Serve, live_tasks) -> None:
     assert live_tasks() <= before
     assert adapter.close_code == 1000
     assert not adapter.is_connected()
+
+
+async def test_arrival_time_makes_latency_true(
+    serve: Serve, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def bot(ws: trio_websocket.WebSocketConnection) -> None:
+        await ws.send_message(AUDIO)  # a greeting, right away
+        await ws.send_message("ready")
+        await trio.sleep_forever()
+
+    url = await serve(bot)
+    async with WebSocketAgentAdapter(url, EventfulProtocol()) as adapter:
+        await trio.sleep(1.0)
+        # events are kept as they arrive, before anyone reads audio
+        assert list(adapter.events) == [{"type": "text", "text": "ready"}]
+        await adapter.call(None)
+        assert adapter.last_turn is not None and adapter.last_turn.latency is not None
+        assert adapter.last_turn.latency == pytest.approx(-1.0, abs=0.01)

@@ -6,8 +6,8 @@
 
 Each turn sends the user audio in 20 ms frames at the speed of speech, then reads the
 bot's reply until it pauses for --tail-silence seconds. Latency is from the end of the
-user's speech to the first reply audio read; 0 ms means the bot was already talking when
-the user finished (an echo bot does that).
+user's speech to the arrival of the first reply audio; it is negative when the bot was
+already talking before the user finished (an echo bot does that).
 """
 
 from __future__ import annotations
@@ -102,7 +102,12 @@ def _report(record: Any, as_json: bool) -> str:
     }
     if as_json:
         return json.dumps(fields)
-    first = "no audio" if latency is None else f"first audio {latency * 1000:.1f} ms after speech"
+    if latency is None:
+        first = "no audio"
+    elif latency >= 0:
+        first = f"first audio {latency * 1000:.1f} ms after the end of speech"
+    else:  # the bot was talking before the user finished
+        first = f"first audio {-latency * 1000:.1f} ms before the end of speech (overlap)"
     return (
         f"turn {record.index}: sent {sent:.2f} s, received {fields['received_s']:.2f} s "
         f"in {record.chunk_count} chunks, {first}, ended by {record.reason}"

@@ -29,6 +29,7 @@ from trio_pipe.testing.voice.errors import (
     TransportNotConnectedError,
     UnsupportedCapabilityError,
 )
+from trio_pipe.testing.voice.presets import PROTOCOLS, PipecatAgentAdapter, adapter_for
 from trio_pipe.testing.voice.protobuf import ProtobufFrameProtocol
 from trio_pipe.testing.voice.protocols import RawPCMProtocol, WebSocketProtocol
 from trio_pipe.testing.voice.turns import (
@@ -39,13 +40,7 @@ from trio_pipe.testing.voice.turns import (
     merge_chunks,
 )
 from trio_pipe.testing.voice.twilio import TwilioMediaStreamProtocol
-from trio_pipe.testing.voice.websocket import (
-    PROTOCOLS,
-    AgentConnectError,
-    PipecatAgentAdapter,
-    WebSocketAgentAdapter,
-    adapter_for,
-)
+from trio_pipe.testing.voice.websocket import AgentConnectError, WebSocketAgentAdapter
 
 __all__ = [
     "PCM16_CHANNELS",

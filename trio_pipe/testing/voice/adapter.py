@@ -58,6 +58,9 @@ class VoiceAgentAdapter(ABC):
         self.turn_count = 0
         self._turn_listeners: list[TurnListener] = []
         self._speech_ended_at: float | None = None
+        # recv_audio implementations that know when a chunk arrived (a reader task) set
+        # this to its arrival time, so turn latency does not count time spent queued.
+        self._last_arrival_at: float | None = None
 
     # -- the I/O contract -----------------------------------------------------------------
 
@@ -142,6 +145,13 @@ class VoiceAgentAdapter(ABC):
         speaking = self.agent_speaking
         started = trio.current_time()
         self._speech_ended_at = None
+        self._last_arrival_at = None
+        first_audio_at: list[float] = []
+
+        def first_chunk() -> None:
+            arrived = self._last_arrival_at
+            first_audio_at.append(arrived if arrived is not None else trio.current_time())
+            speaking.set()
         try:
             if user_audio is not None and user_audio.data:
                 await self.send_audio(user_audio)
@@ -153,7 +163,7 @@ class VoiceAgentAdapter(ABC):
                 response_timeout=self.response_timeout,
                 response_tail_silence=self.response_tail_silence,
                 response_max_duration=self.response_max_duration,
-                on_first_chunk=speaking.set,
+                on_first_chunk=first_chunk,
             )
         finally:
             # The next call gets a fresh event, ready before it starts (see docstring).
@@ -169,7 +179,7 @@ class VoiceAgentAdapter(ABC):
             chunk_count=drained.chunk_count,
             started_at=started,
             speech_ended_at=speech_ended_at,
-            first_audio_at=drained.first_audio_at,
+            first_audio_at=first_audio_at[0] if first_audio_at else None,
             ended_at=trio.current_time(),
         )
         for listener in list(self._turn_listeners):

@@ -106,7 +106,8 @@ class TurnRecord:
 
     Times are ``trio.current_time()`` readings. ``speech_ended_at`` is when the user's
     speech finished leaving (before any trailing silence); for ``call(None)`` it is the
-    start of the turn.
+    start of the turn. ``first_audio_at`` is when the first reply chunk arrived (adapters
+    with a reader task stamp arrival) or else when it was read.
     """
 
     index: int
@@ -121,11 +122,11 @@ class TurnRecord:
 
     @property
     def latency(self) -> float | None:
-        """Seconds from the end of the user's speech to the first agent audio read.
+        """Seconds from the end of the user's speech to the first agent audio.
 
-        Audio that arrived while the user was still speaking is read right after, so an
-        agent that talks over the user shows a latency near zero. None if the agent sent
-        no audio.
+        Negative when the agent was already talking before the user finished (barge-in,
+        an echo bot, or the end of the previous reply arriving late). None if the agent
+        sent no audio.
         """
         if self.first_audio_at is None:
             return None

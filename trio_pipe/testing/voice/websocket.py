@@ -17,12 +17,20 @@ Bad input
     A message the protocol cannot decode is logged, counted in ``decode_errors`` and
     skipped; the next message is read as usual.
 
+Receiving
+    One reader task reads the socket all the time, decodes each message as it arrives,
+    stamps audio with its arrival time (so turn latency is true even when the user was
+    still talking) and queues it for ``recv_audio``, up to ``message_queue_size`` chunks;
+    when that is full it stops reading, and TCP pushes back on the bot. Events
+    (``events``) are kept as they arrive, whether or not anyone reads audio.
+
 Resources
-    The socket's reader task lives in trio-websocket's nursery, entered by ``connect()``
+    The reader and trio-websocket's own task live in nurseries entered by ``connect()``
     and left by ``disconnect()`` in the same task (``async with adapter:`` does both).
-    After ``disconnect()`` nothing of the adapter is running and the socket is closed.
-    Writes are bounded by ``write_timeout``: a bot that stops reading cannot hold a
-    ``send_audio`` forever.
+    The reader never raises into them (it would cancel the caller's code): every failure
+    becomes a terminal state. After ``disconnect()`` nothing of the adapter is running
+    and the socket is closed. Writes are bounded by ``write_timeout``: a bot that stops
+    reading cannot hold a ``send_audio`` forever.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import trio
 import trio_websocket
@@ -52,14 +60,7 @@ from trio_pipe.testing.voice.protocols import (
     supports_interrupt,
 )
 
-__all__ = [
-    "CLEAN_CLOSE_CODES",
-    "PROTOCOLS",
-    "AgentConnectError",
-    "PipecatAgentAdapter",
-    "WebSocketAgentAdapter",
-    "adapter_for",
-]
+__all__ = ["CLEAN_CLOSE_CODES", "AgentConnectError", "WebSocketAgentAdapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
         self._ws: trio_websocket.WebSocketConnection | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lost: AgentConnectionLostError | None = None  # a write that broke the socket
+        self._ended_by: AgentStreamEndedError | None = None  # how the reader saw the end
+        self._inbox: trio.MemoryReceiveChannel[tuple[float, AudioChunk]] | None = None
         self._send_lock = trio.Lock()
 
     @property
@@ -188,6 +191,14 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
             cause = exc.__cause__ or exc
             raise AgentConnectError(self.url, str(cause) or type(cause).__name__) from exc
         self._stack = stack
+        self._ended_by = None
+        send, self._inbox = trio.open_memory_channel[tuple[float, AudioChunk]](
+            self.message_queue_size
+        )
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        # Leaving: stop the reader first (LIFO), then trio-websocket closes the socket.
+        stack.callback(nursery.cancel_scope.cancel)
+        nursery.start_soon(self._reader, self._ws, send)
         try:
             for message in _call_hook(self.protocol, "on_connect") or ():
                 await self._send(message)
@@ -217,6 +228,7 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
                 if ws is not None and self.close_code is None and ws.closed is not None:
                     self.close_code, self.close_reason = ws.closed.code, ws.closed.reason
                 self._ws = None
+                self._inbox = None
 
     # -- audio ----------------------------------------------------------------------------
 
@@ -302,20 +314,46 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
 
     async def recv_audio(self, timeout: float) -> AudioChunk:  # noqa: ASYNC109
         """The next audio chunk (see the module docstring for the terminal states)."""
-        ws = self._open_ws()
+        self._open_ws()
+        inbox = self._inbox
+        assert inbox is not None
         with trio.move_on_after(timeout):
-            while True:
-                try:
-                    message = await ws.get_message()
-                except trio_websocket.ConnectionClosed as exc:
-                    ended = self._ended(exc.reason)
-                    if type(ended) is AgentStreamEndedError:
-                        return AudioChunk(b"")  # a clean end of stream is not an error
-                    raise ended from None
-                chunk = self._decode(message)
-                if chunk is not None:
-                    return chunk
+            try:
+                arrived, chunk = await inbox.receive()
+            except trio.EndOfChannel:
+                ended = self._ended_by
+                if type(ended) is AgentStreamEndedError:
+                    return AudioChunk(b"")  # a clean end of stream is not an error
+                raise (self._lost or ended or AgentStreamEndedError("the stream ended")) from None
+            self._last_arrival_at = arrived
+            return chunk
         raise TimeoutError(f"no audio from the agent within {timeout}s")
+
+    async def _reader(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        inbox: trio.MemorySendChannel[tuple[float, AudioChunk]],
+    ) -> None:
+        """Read, decode and queue every message until the socket closes."""
+        async with inbox:
+            try:
+                while True:
+                    try:
+                        message = await ws.get_message()
+                    except trio_websocket.ConnectionClosed as exc:
+                        self._ended_by = self._ended(exc.reason)
+                        return
+                    arrived = trio.current_time()
+                    chunk = self._decode(message)
+                    if chunk is not None:
+                        await inbox.send((arrived, chunk))
+            except Exception as exc:
+                # Raising here would cancel the caller's code (it runs inside this
+                # nursery): end the stream with the reason instead.
+                logger.exception("%s: the receive loop failed", type(self).__name__)
+                self._ended_by = AgentConnectionLostError(
+                    f"the adapter's receive loop failed: {type(exc).__name__}: {exc}"
+                )
 
     def _decode(self, message: Message) -> AudioChunk | None:
         try:
@@ -347,72 +385,3 @@ def _call_hook(protocol: object, name: str, *args: Any) -> Any:
     """Call an optional protocol hook; a duck-typed protocol may not have it."""
     hook = getattr(protocol, name, None)
     return hook(*args) if hook is not None else None
-
-
-class PipecatAgentAdapter(WebSocketAgentAdapter):
-    """A Pipecat bot's WebSocket (``FastAPIWebsocketTransport``), or trio_pipe's own.
-
-    ``wire="twilio"`` speaks Twilio Media Streams (the bot uses ``TwilioFrameSerializer``
-    with ``auto_hang_up=False``); ``wire="protobuf"`` speaks Pipecat's protobuf frames
-    (``ProtobufFrameSerializer``), sending at ``input_sample_rate``. Like Scenario's
-    Pipecat adapter, audio goes out in 20 ms frames at the speed of speech.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        wire: Literal["twilio", "protobuf"] = "twilio",
-        stream_sid: str | None = None,
-        call_sid: str | None = None,
-        input_sample_rate: int = 16000,
-        frame_ms: int | None = 20,
-        realtime: bool = True,
-        **options: Any,
-    ) -> None:
-        protocol: WebSocketProtocol
-        if wire == "twilio":
-            from trio_pipe.testing.voice.twilio import TwilioMediaStreamProtocol
-
-            protocol = TwilioMediaStreamProtocol(stream_sid=stream_sid, call_sid=call_sid)
-        elif wire == "protobuf":
-            from trio_pipe.testing.voice.protobuf import ProtobufFrameProtocol
-
-            protocol = ProtobufFrameProtocol(input_sample_rate=input_sample_rate)
-        else:
-            raise ValueError(f"wire must be 'twilio' or 'protobuf', got {wire!r}")
-        self.wire = wire
-        super().__init__(url, protocol, frame_ms=frame_ms, realtime=realtime, **options)
-
-
-PROTOCOLS = ("protobuf", "twilio", "raw")
-
-
-def adapter_for(
-    url: str,
-    protocol: str = "protobuf",
-    *,
-    in_rate: int = 16000,
-    out_rate: int = 24000,
-    frame_ms: int | None = 20,
-    realtime: bool = True,
-    **options: Any,
-) -> WebSocketAgentAdapter:
-    """An adapter for ``url`` by protocol name (what the pytest plugin and ``trio-pipe call``
-    use): ``"protobuf"`` (Pipecat frames, sending at ``in_rate``), ``"twilio"`` (Media
-    Streams) or ``"raw"`` (PCM16 at ``in_rate`` out, ``out_rate`` in).
-
-    Audio goes out in ``frame_ms`` slices at the speed of speech unless told otherwise;
-    other keyword options go to :class:`WebSocketAgentAdapter`.
-    """
-    if protocol == "raw":
-        from trio_pipe.testing.voice.protocols import RawPCMProtocol
-
-        raw = RawPCMProtocol(in_rate=in_rate, out_rate=out_rate)
-        return WebSocketAgentAdapter(url, raw, frame_ms=frame_ms, realtime=realtime, **options)
-    if protocol not in ("protobuf", "twilio"):
-        raise ValueError(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
-    return PipecatAgentAdapter(
-        url, wire=protocol, input_sample_rate=in_rate, frame_ms=frame_ms, realtime=realtime,
-        **options,
-    )  # type: ignore[arg-type]  # fmt: skip
