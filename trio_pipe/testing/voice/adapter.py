@@ -152,6 +152,7 @@ class VoiceAgentAdapter(ABC):
             arrived = self._last_arrival_at
             first_audio_at.append(arrived if arrived is not None else trio.current_time())
             speaking.set()
+
         try:
             if user_audio is not None and user_audio.data:
                 await self.send_audio(user_audio)
