@@ -134,7 +134,12 @@ class Codec:
                     out[k] = v
                     continue
                 try:
-                    out[k] = enc_value(v)
+                    if c is dict:
+                        out[k] = enc_dict(v)
+                    elif c is list:
+                        out[k] = enc_list(v)
+                    else:
+                        out[k] = enc_value(v)
                 except MessageEncodeError as e:
                     e.add_key(k)
                     raise
@@ -219,9 +224,15 @@ class Codec:
             budget -= 1
             for k, v in d.items():
                 c = v.__class__
-                if c is dict or c is list:
+                if c is dict:
                     try:
-                        d[k] = dec_value(v, budget)
+                        d[k] = dec_dict(v, budget)
+                    except MessageDecodeError as e:
+                        e.add_key(k)
+                        raise
+                elif c is list:
+                    try:
+                        d[k] = dec_list(v, budget)
                     except MessageDecodeError as e:
                         e.add_key(k)
                         raise
@@ -235,7 +246,7 @@ class Codec:
                 c = v.__class__
                 if c is dict or c is list:
                     try:
-                        lst[i] = dec_value(v, budget)
+                        lst[i] = dec_dict(v, budget) if c is dict else dec_list(v, budget)
                     except MessageDecodeError as e:
                         e.add_index(i)
                         raise
