@@ -22,7 +22,12 @@ from trio_pipe.serializers.messages import (
     JSONMessageSerializer,
     MessageSerializer,
 )
-from trio_pipe.serializers.registry import WireRegistry, default_registry, register
+from trio_pipe.serializers.registry import (
+    WireRegistry,
+    _load_builtin_extensions,
+    default_registry,
+    register,
+)
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -43,3 +48,7 @@ __all__ = [
     "default_registry",
     "register",
 ]
+
+# Last: modules such as trio_pipe.bus.ui register their classes at import, and may import
+# any of the names above while doing so.
+_load_builtin_extensions()

@@ -214,9 +214,11 @@ def _load_builtin_extensions() -> None:
     """Import trio_pipe's own modules that register standard classes at import.
 
     ``trio_pipe.bus.ui`` registers the UI carriers under ``pipecat.bus.ui.messages.*``,
-    so that any process can decode them without having imported it. It must import
-    ``register`` from this module (``trio_pipe.serializers.registry``), which is complete
-    by the time this runs. A fixed list of our own modules; nothing named on the wire.
+    so that any process can decode them without having imported it. This is a fixed
+    list of our own modules; nothing named on the wire is ever imported.
+
+    Called at the end of ``trio_pipe/serializers/__init__.py``, once every public name of
+    the package is bound, so such a module may import from the package or its modules.
     """
     for module in _BUILTIN_EXTENSIONS:
         try:
@@ -227,4 +229,3 @@ def _load_builtin_extensions() -> None:
 
 
 _BUILTIN_EXTENSIONS = ("trio_pipe.bus.ui",)
-_load_builtin_extensions()
