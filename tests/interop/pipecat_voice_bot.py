@@ -5,8 +5,9 @@
 Serves ``/ws`` on 127.0.0.1 (a free port) with Pipecat's ``FastAPIWebsocketTransport``: the
 protobuf serializer, or the Twilio serializer set up from the first two messages by
 Pipecat's own ``parse_telephony_websocket`` (as its runner does). Every input audio frame
-is sent back as output audio. Prints ``PORT <n>`` once listening, then one line per event
-the tests look for: ``CONNECTED``, ``INTERRUPTION``, ``DISCONNECTED``.
+is sent back as output audio. Prints ``PORT <n>`` and ``ready`` once listening, then one
+line per event the tests look for: ``CONNECTED``, ``INTERRUPTION``, ``DISCONNECTED``. Run
+through the interop harness (``tests/interop/conftest.py``, ``pipecat.open``).
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class Server(uvicorn.Server):
         await super().startup(sockets=sockets)
         if sockets:
             say(f"PORT {sockets[0].getsockname()[1]}")
+            say("ready")
 
 
 async def main() -> None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-from functools import partial
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
+from tests.interop.conftest import PipecatPeer, PipecatProcess
 from trio_pipe.testing.voice import (
     PipecatAgentAdapter,
     ProtobufFrameProtocol,
@@ -26,35 +24,18 @@ from trio_pipe.testing.voice import (
     tone_chunk,
 )
 
-PIPECAT_PYTHON = os.environ.get("PIPECAT_PYTHON")
 HERE = Path(__file__).parent
 SERIALIZER_PEER = HERE / "pipecat_serializer_peer.py"
 BOT = HERE / "pipecat_voice_bot.py"
 
-pytestmark = pytest.mark.skipif(
-    not PIPECAT_PYTHON,
-    reason="set PIPECAT_PYTHON to a python with pipecat-ai==1.14.0 (scripts/test does this)",
-)
 
-
-def pipecat_decodes(request: dict) -> dict:
-    done = subprocess.run(
-        [PIPECAT_PYTHON, str(SERIALIZER_PEER)],  # type: ignore[list-item]
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
-
-
-def test_pipecat_reads_our_protobuf_audio_and_interrupt() -> None:  # checks 22, 25
+def test_pipecat_reads_our_protobuf_audio_and_interrupt(pipecat: PipecatPeer) -> None:
+    # checks 22, 25
     proto = ProtobufFrameProtocol()
     audio = proto.encode_audio(silent_chunk(0.3).data)
     assert isinstance(audio, bytes)
-    answer = pipecat_decodes({"deserialize": [audio.hex(), proto.encode_interrupt().hex()]})
+    request = {"deserialize": [audio.hex(), proto.encode_interrupt().hex()]}
+    answer = pipecat.run_json(SERIALIZER_PEER, request)
     frame, interruption = answer["deserialize"]
     assert frame["cls"] == "InputAudioRawFrame"
     assert (frame["sample_rate"], frame["num_channels"]) == (16000, 1)
@@ -62,12 +43,11 @@ def test_pipecat_reads_our_protobuf_audio_and_interrupt() -> None:  # checks 22,
     assert interruption["cls"] == "InterruptionFrame"
 
 
-def test_pipecat_reads_our_twilio_media() -> None:
+def test_pipecat_reads_our_twilio_media(pipecat: PipecatPeer) -> None:
     twilio = TwilioMediaStreamProtocol()
     media = list(twilio.encode_audio(tone_chunk(0.1).data) or [])
-    answer = pipecat_decodes(
-        {"twilio": {"stream_sid": twilio.stream_sid, "serialize": [], "deserialize": media}}
-    )
+    request = {"twilio": {"stream_sid": twilio.stream_sid, "serialize": [], "deserialize": media}}
+    answer = pipecat.run_json(SERIALIZER_PEER, request)
     frames = answer["twilio_deserialize"]
     assert len(frames) == 5
     for frame in frames:
@@ -76,61 +56,20 @@ def test_pipecat_reads_our_twilio_media() -> None:
     assert len(first) == 160
 
 
-class Lines:
-    """What the bot printed so far, with a way to wait for a line."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._changed = trio.Event()
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_for(self, wanted: str) -> str:
-        with trio.fail_after(60):
-            while True:
-                for line in self.lines:
-                    if line.startswith(wanted):
-                        return line
-                await self._changed.wait()
-
-
-async def start_bot(nursery: trio.Nursery, wire: str) -> tuple[str, Lines]:
-    """Run the Pipecat bot; its URL and the lines it prints."""
-    probe = await trio.run_process(
-        [PIPECAT_PYTHON, "-c", "import fastapi, uvicorn"],  # type: ignore[list-item]
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        pytest.skip("PIPECAT_PYTHON lacks fastapi/uvicorn: pip install 'uvicorn<1' into it")
-    command = [PIPECAT_PYTHON, str(BOT), wire]
-    process: trio.Process = await nursery.start(
-        partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
-    )
-    lines = Lines()
-
-    async def read_lines() -> None:
-        assert process.stdout is not None
-        buffer = b""
-        async for data in process.stdout:
-            buffer += data
-            *complete, buffer = buffer.split(b"\n")
-            for line in complete:
-                lines.add(line.decode())
-
-    nursery.start_soon(read_lines)
-    port = (await lines.wait_for("PORT ")).split()[1]
-    return f"ws://127.0.0.1:{port}/ws", lines
+async def wait_for(peer: PipecatProcess, wanted: str) -> None:
+    """Read the bot's lines until ``wanted``."""
+    while await peer.readline() != wanted:
+        pass
 
 
 @pytest.mark.parametrize("wire", ["protobuf", "twilio"])
-async def test_call_a_pipecat_echo_bot(wire: str, live_tasks) -> None:  # check 34
-    async with trio.open_nursery() as nursery:
-        url, lines = await start_bot(nursery, wire)
+async def test_call_a_pipecat_echo_bot(pipecat: PipecatPeer, wire: str, live_tasks) -> None:
+    # check 34
+    probe = await trio.run_process([pipecat.python, "-c", "import uvicorn"], check=False)
+    if probe.returncode:
+        pytest.skip("the Pipecat interpreter lacks uvicorn: pip install 'uvicorn<1' into it")
+    async with pipecat.open(BOT, wire, ready="ready") as bot:
+        url = f"ws://127.0.0.1:{(await bot.readline()).split()[1]}/ws"
         await trio.testing.wait_all_tasks_blocked()
         before = live_tasks()
         adapter = PipecatAgentAdapter(url, wire=wire)  # type: ignore[arg-type]
@@ -140,11 +79,10 @@ async def test_call_a_pipecat_echo_bot(wire: str, live_tasks) -> None:  # check 
             second = await adapter.call(tone_chunk(0.5))
             if wire == "protobuf":
                 await adapter.interrupt()
-                await lines.wait_for("INTERRUPTION")
+                await wait_for(bot, "INTERRUPTION")
         await trio.testing.wait_all_tasks_blocked()
         assert live_tasks() <= before  # nothing of the adapter is left
-        await lines.wait_for("DISCONNECTED")
-        nursery.cancel_scope.cancel()
+        await wait_for(bot, "DISCONNECTED")
     # The echo is the tone. Over Twilio, Pipecat's stream resampler (soxr's fixed-rate
     # engine) holds back up to ~150 ms, which comes out with the next turn or never.
     slack = 0.05 if wire == "protobuf" else 0.2
