@@ -134,7 +134,9 @@ class Codec:
                     out[k] = v
                     continue
                 try:
-                    if c is dict:
+                    if c is float:
+                        out[k] = enc_float(v)
+                    elif c is dict:
                         out[k] = enc_dict(v)
                     elif c is list:
                         out[k] = enc_list(v)
