@@ -343,3 +343,27 @@ async def test_subclass_override_replaces_the_handler():
             pass
 
     assert Child("c")._job_handlers["x"][0].__func__ is Child.handle
+
+
+async def test_j4_cancel_reaches_a_handler_inside_its_own_scopes(nursery, autojump_clock):
+    class Nested(BaseWorker):
+        def __init__(self):
+            super().__init__("w")
+            self.reached = []
+
+        async def on_job_request(self, message):
+            with trio.move_on_after(1000):
+                await trio.sleep(500)
+                self.reached.append("slept")
+            self.reached.append("after")
+
+    server = Nested()
+    spy = Spy()
+    runner = await start_runner(nursery, server)
+    runner.bus.subscribe(spy)
+    runner.bus.send(request("j"))
+    await trio.sleep(1)
+    runner.bus.send(BusJobCancelMessage(job_id="j", source="req", target="w"))
+    await settle()
+    assert server.reached == []  # cancelled inside the inner scopes, not after them
+    assert [m.status for m in spy.of(BusJobResponseMessage)] == [JobStatus.CANCELLED]

@@ -385,3 +385,25 @@ async def test_stop_twice_and_run_twice():
     await w.run()  # stopped before it ran: returns at once
     with pytest.raises(RuntimeError, match="already running"):
         await w.run()
+
+
+async def test_a_worker_overriding_on_bus_message_still_sees_every_message(nursery):
+    class Observer(BaseWorker):
+        def __init__(self, name):
+            super().__init__(name)
+            self.seen = []
+
+        async def on_bus_message(self, message):
+            await super().on_bus_message(message)
+            self.seen.append(message.target)
+
+    observer, plain = Observer("observer"), BaseWorker("plain")
+    assert observer.bus_prefilter is None  # gets everything, as in Pipecat (proxies rely on it)
+    assert plain.bus_prefilter is not None  # skips what it would ignore anyway
+    runner = await start_runner(nursery, observer, plain)
+    await settle()
+    observer.seen.clear()
+    runner.bus.send(BusTTSSpeakMessage(text="x", source="t", target="elsewhere"))
+    runner.bus.send(BusFrameMessage(CancelFrame(), FrameDirection.DOWNSTREAM, source="t"))
+    await settle()
+    assert observer.seen == ["elsewhere", None]

@@ -13,6 +13,13 @@ Delivery, per subscriber:
   even while the data handler is still running, so a cancel reaches a busy worker;
 * a slow subscriber never delays another.
 
+Prefilter (optional): a subscriber may have a ``bus_prefilter`` attribute, a callable
+taking a message and returning False for messages it would certainly ignore (read once,
+at subscribe time; None means none). Those are not queued for it, which saves waking its
+task for nothing. It is asked at send time, so it may only skip what the subscriber would
+also ignore whenever the message were dispatched (for example a message targeted at
+another worker); ``accepts_bus_message`` stays the dispatch-time check.
+
 Resource handling
     :meth:`WorkerBus.run` owns a nursery. Each subscription has two tasks in it: a
     *router* that handles system messages inline, and a *data task* that handles data
@@ -79,6 +86,7 @@ class _Subscription:
         "bus",
         "data",
         "data_ready",
+        "prefilter",
         "scope",
         "subscriber",
         "system",
@@ -97,8 +105,11 @@ class _Subscription:
         self.system_idle = Wakeup()  # the data task waits here for queued system to go
         self.scope: trio.CancelScope | None = None
         self.warned = False
+        self.prefilter = getattr(subscriber, "bus_prefilter", None)
 
     def push(self, message: BusMessage) -> None:
+        if self.prefilter is not None and not self.prefilter(message):
+            return
         if isinstance(message, BusSystemMessage):
             self.system.append(message)
             self.system_ready.wake()

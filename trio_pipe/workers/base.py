@@ -168,6 +168,16 @@ class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
         self._late_answers: set[str] = set()
         self._init_job_handling()
         self._init_requester()
+        # The bus may skip queueing what this worker would ignore anyway (messages for
+        # other workers, frames), but only while nothing else can observe them: a
+        # subclass overriding on_bus_message (a proxy forwarding others' messages) or
+        # accepts_bus_message gets everything, as in Pipecat.
+        cls = type(self)
+        plain = (
+            cls.on_bus_message is BaseWorker.on_bus_message
+            and cls.accepts_bus_message is BaseWorker.accepts_bus_message
+        )
+        self.bus_prefilter = self._addressed_here if plain else None
         self._worker_ready_handlers = collect_worker_ready_handlers(self)
         for event in _EVENTS:
             self._register_event_handler(event)
@@ -452,6 +462,10 @@ class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
             await self.watch_workers(*added)
 
     # --- built-in message handling -------------------------------------------------------
+
+    def _addressed_here(self, message: BusMessage) -> bool:
+        target = message.target
+        return not (target and target != self._name) and not isinstance(message, BusFrameMessage)
 
     def accepts_bus_message(self, message: BusMessage) -> bool:
         """Everything while active; only (de)activate, end and cancel while inactive."""

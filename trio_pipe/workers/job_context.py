@@ -43,7 +43,7 @@ class JobGroupContext:
         worker: JobRequesterMixin,
         worker_names: tuple[str, ...] | list[str],
         *,
-        params: JobGroupParams | None = None,
+        params: JobGroupParams | JobParams | None = None,
     ) -> None:
         self._worker = worker
         self._worker_names = list(worker_names)
@@ -124,8 +124,11 @@ class JobContext(JobGroupContext):
         *,
         params: JobParams | None = None,
     ) -> None:
-        group_params = JobGroupParams.from_job_params(params if params is not None else JobParams())
-        super().__init__(worker, (worker_name,), params=group_params)
+        # A single job is a group of one with cancel_on_error (JobParams has no such
+        # field; the requester reads it as True).
+        super().__init__(
+            worker, (worker_name,), params=params if params is not None else JobParams()
+        )
         self._worker_name = worker_name
 
     @property
@@ -144,7 +147,9 @@ class JobContext(JobGroupContext):
 
     async def __aenter__(self) -> JobContext:
         try:
-            await super().__aenter__()
+            self._group = await self._worker._start_job_group(
+                self._worker_names, self._params, events=True
+            )
         except JobError:
             raise
         except JobGroupError as exc:
@@ -157,9 +162,15 @@ class JobContext(JobGroupContext):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        group = self._started()
+        if exc is not None:
+            await self._abandon(group)
+            return False
         try:
-            return await super().__aexit__(exc_type, exc, tb)
-        except JobError:
-            raise
+            await group.wait()
         except JobGroupError as error:
             raise JobError(str(error)) from error
+        except BaseException:
+            await self._abandon(group)  # cancelled while waiting for the answer
+            raise
+        return False

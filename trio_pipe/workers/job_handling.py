@@ -251,7 +251,9 @@ class JobHandlingMixin:
     ) -> None:
         """Answer job ``job_id`` and close it. Raises RuntimeError if it is not open."""
         cls = BusJobResponseUrgentMessage if urgent else BusJobResponseMessage
-        self._reply(job_id, "respond to", cls, response, JobStatus(status))
+        if status.__class__ is not JobStatus:
+            status = JobStatus(status)  # ValueError for anything else
+        self._reply(job_id, "respond to", cls, response, status)
 
     async def send_job_update(
         self, job_id: str, update: dict[str, Any] | None = None, *, urgent: bool = False

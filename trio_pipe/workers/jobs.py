@@ -9,16 +9,19 @@ of requests sharing a job id: who answered, whether it is done, and the events a
 Nothing here sends a message; ``workers.requester`` does that.
 
 Resource handling
-    A group's event queue is an unbounded memory channel: the workers' answers are already
-    queued on the bus unbounded, and a requester that stops reading must not block the
-    bus lane that delivers them. It is closed when the group completes or fails, which
-    ends ``async for``.
+    A group's event queue is unbounded, like a ``trio.open_memory_channel(math.inf)``:
+    the workers' answers are already queued on the bus unbounded, and a requester that
+    stops reading must not block the bus lane that delivers them. It is a deque with a
+    parking lot rather than a memory channel because one is made per ``job()`` call and
+    a channel pair costs several times more to create. It is closed when the group
+    completes or fails, which ends ``async for`` after the events already queued.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections import deque
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -40,17 +43,21 @@ __all__ = [
     "resolve_job_params",
 ]
 
-_optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
-_optional_dict = attrs.validators.optional(attrs.validators.instance_of(dict))
 
-
-def _check_timeout(_: object, attribute: attrs.Attribute, value: float | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.name} must be a number or None, not {type(value).__name__}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+def _check_params(params: JobParams) -> None:
+    """Validate in one pass (built per job, so cheaper than a validator per field)."""
+    for field in ("name", "label"):
+        value = getattr(params, field)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{field} must be a str or None, not {type(value).__name__}")
+    if params.payload is not None and not isinstance(params.payload, dict):
+        raise TypeError(f"payload must be a dict or None, not {type(params.payload).__name__}")
+    timeout = params.timeout
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+        if math.isnan(timeout) or timeout < 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout!r}")
 
 
 @attrs.define(kw_only=True)
@@ -67,11 +74,22 @@ class JobParams:
             never sent to the worker.
     """
 
-    name: str | None = attrs.field(default=None, validator=_optional_str)
-    payload: dict[str, Any] | None = attrs.field(default=None, validator=_optional_dict)
-    timeout: float | None = attrs.field(default=None, validator=_check_timeout)
-    label: str | None = attrs.field(default=None, validator=_optional_str)
+    name: str | None = None
+    payload: dict[str, Any] | None = None
+    timeout: float | None = None
+    label: str | None = None
     cancellable: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        name, payload = self.name, self.payload
+        if (
+            (name is None or name.__class__ is str)
+            and (payload is None or payload.__class__ is dict)
+            and self.timeout is None
+            and self.label is None
+        ):
+            return  # the common case, quickly
+        _check_params(self)
 
 
 @attrs.define(kw_only=True)
@@ -179,10 +197,8 @@ class JobGroup:
     """Cancels the group's timer (the requester sets it when the group has a timeout)."""
     _done: trio.Event = attrs.field(factory=trio.Event, repr=False, init=False)
     _error: str | None = attrs.field(default=None, repr=False, init=False)
-    _event_send: trio.MemorySendChannel[JobGroupEvent] | None = attrs.field(
-        default=None, repr=False, init=False
-    )
-    _event_receive: trio.MemoryReceiveChannel[JobGroupEvent] | None = attrs.field(
+    _events: deque[JobGroupEvent] | None = attrs.field(default=None, repr=False, init=False)
+    _events_ready: trio.lowlevel.ParkingLot | None = attrs.field(
         default=None, repr=False, init=False
     )
 
@@ -199,32 +215,40 @@ class JobGroup:
     @property
     def has_event_queue(self) -> bool:
         """True if a context is collecting this group's events."""
-        return self._event_send is not None
+        return self._events is not None
 
     def open_event_queue(self) -> None:
         """Start collecting events (done before the requests go out, so none is missed)."""
-        if self._event_send is None:
-            self._event_send, self._event_receive = trio.open_memory_channel(math.inf)
+        if self._events is None:
+            self._events = deque()
+            self._events_ready = trio.lowlevel.ParkingLot()
 
     def push_event(self, event: JobGroupEvent) -> None:
         """Queue ``event`` for the iterating context; dropped if nobody collects events."""
-        if self._event_send is not None and not self._done.is_set():
-            self._event_send.send_nowait(event)
+        if self._events is not None and not self._done.is_set():
+            self._events.append(event)
+            assert self._events_ready is not None
+            self._events_ready.unpark_all()
 
     async def next_event(self) -> JobGroupEvent | None:
         """The next queued event, or None once the group is done and drained."""
-        if self._event_receive is None:
+        events, ready = self._events, self._events_ready
+        if events is None or ready is None:
             return None
-        try:
-            return await self._event_receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            return None
+        while not events:
+            if self._done.is_set():
+                await trio.lowlevel.checkpoint()
+                return None
+            await ready.park()
+        await trio.lowlevel.checkpoint()
+        return events.popleft()
 
     def record(self, worker_name: str, response: dict[str, Any] | None) -> bool:
         """Store one worker's answer; True when every worker has answered."""
+        responses = self.responses
         if worker_name in self.worker_names:
-            self.responses[worker_name] = response or {}
-        return self.responses.keys() >= set(self.worker_names)
+            responses[worker_name] = response or {}
+        return all(name in responses for name in self.worker_names)
 
     async def wait(self) -> None:
         """Wait until the group is done; raise :class:`JobGroupError` if it failed."""
@@ -245,9 +269,9 @@ class JobGroup:
 
     def _finish(self) -> None:
         self._done.set()
-        if self._event_send is not None:
-            # Closing ends ``async for`` after the events already queued.
-            self._event_send.close()
+        if self._events_ready is not None:
+            # Wakes ``async for``, which ends after the events already queued.
+            self._events_ready.unpark_all()
 
 
 @attrs.define

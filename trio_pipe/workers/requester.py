@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
+import os
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -64,6 +64,15 @@ __all__ = ["JobRequesterMixin"]
 logger = logging.getLogger(__name__)
 
 _FAILING = (JobStatus.ERROR, JobStatus.FAILED)
+
+
+def new_job_id() -> str:
+    """A random (version 4) UUID string, as ``str(uuid.uuid4())``, in half the time."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _check_names(names: tuple[Any, ...] | list[Any], who: object) -> None:
@@ -141,9 +150,7 @@ class JobRequesterMixin:
         resolved = self._resolve(
             (worker_name,), params, JobParams, name=name, payload=payload, timeout=timeout
         )
-        group = await self._start_job_group(
-            [worker_name], JobGroupParams.from_job_params(resolved), events=False
-        )
+        group = await self._start_job_group([worker_name], resolved, events=False)
         return group.job_id
 
     def job(
@@ -160,6 +167,8 @@ class JobRequesterMixin:
         ``async for event in t`` yields :class:`JobEvent`; ``t.response`` is the answer.
         Failure (error answer, timeout, worker not ready in time) raises :class:`JobError`.
         """
+        if name is None and payload is None and timeout is None and type(worker_name) is str:
+            return JobContext(self, worker_name, params=params)  # the common, quick path
         resolved = self._resolve(
             (worker_name,), params, JobParams, name=name, payload=payload, timeout=timeout
         )
@@ -240,14 +249,19 @@ class JobRequesterMixin:
         return await self._start_job_group(list(worker_names), resolved, events=False)
 
     async def _start_job_group(
-        self, worker_names: list[str], params: JobGroupParams, *, events: bool
+        self, worker_names: list[str], params: JobParams, *, events: bool
     ) -> JobGroup:
         deadline = math.inf if params.timeout is None else trio.current_time() + params.timeout
-        await self._wait_workers_ready(worker_names, deadline)
+        registry = self.registry  # RuntimeError when not attached
+        for worker_name in worker_names:
+            if worker_name not in registry:
+                await self._wait_workers_ready(registry, worker_names, deadline)
+                break
         group = JobGroup(
-            job_id=str(uuid.uuid4()),
+            job_id=new_job_id(),
             worker_names=list(worker_names),
-            cancel_on_error=params.cancel_on_error,
+            # A single job's JobParams has no cancel_on_error: it fails on an error answer.
+            cancel_on_error=getattr(params, "cancel_on_error", True),
             label=params.label,
             cancellable=params.cancellable,
         )
@@ -269,8 +283,9 @@ class JobRequesterMixin:
             )
         return group
 
-    async def _wait_workers_ready(self, worker_names: list[str], deadline: float) -> None:
-        registry = self.registry  # RuntimeError when not attached
+    async def _wait_workers_ready(
+        self, registry: WorkerRegistry, worker_names: list[str], deadline: float
+    ) -> None:
         missing = [name for name in dict.fromkeys(worker_names) if name not in registry]
         if not missing:
             return

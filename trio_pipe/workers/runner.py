@@ -66,13 +66,8 @@ __all__ = ["WorkerRunner"]
 
 logger = logging.getLogger(__name__)
 
-_RUNNER_MESSAGES = (
-    BusEndMessage,
-    BusCancelMessage,
-    BusAddWorkerMessage,
-    BusWorkerRegistryMessage,
-    BusJobRequestMessage,
-)
+_CONTROL_MESSAGES = (BusEndMessage, BusCancelMessage, BusAddWorkerMessage, BusWorkerRegistryMessage)
+_RUNNER_MESSAGES = (*_CONTROL_MESSAGES, BusJobRequestMessage)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -149,6 +144,10 @@ class WorkerRunner(EventHandlerMixin):
         self._cutting_off = False
         self._cancel_reason: str | None = None
         self._signals_seen = 0
+        # Job requests matter to the runner only once a local worker has finished (it
+        # answers for it); until then the bus need not wake the runner for each one.
+        self._wanted: tuple[type, ...] = _CONTROL_MESSAGES
+        self.bus_prefilter = self._wants
         self._register_event_handler("on_ready")
         self._register_event_handler("on_error")
 
@@ -217,6 +216,8 @@ class WorkerRunner(EventHandlerMixin):
         finally:
             entry.ready.set()
             entry.finished.set()
+            # Same step as the worker's unsubscribe: no request to it can slip between.
+            self._wanted = _RUNNER_MESSAGES
             self._on_worker_finished(entry)
 
     def _on_worker_finished(self, entry: _Entry) -> None:
@@ -352,6 +353,9 @@ class WorkerRunner(EventHandlerMixin):
                     self._nursery.cancel_scope.cancel()
 
     # --- bus -----------------------------------------------------------------------------
+
+    def _wants(self, message: BusMessage) -> bool:
+        return isinstance(message, self._wanted)
 
     def accepts_bus_message(self, message: BusMessage) -> bool:
         """Only what the runner acts on."""
