@@ -45,7 +45,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -294,25 +295,37 @@ class RedisBus(EventHandlerMixin, WorkerBus):
         """
         async with self._redis.connection_pool.acquire() as connection:
             try:
-                pushes = connection.push_messages
-                connection.send_command(b"SUBSCRIBE", self._channel)
-                with trio.move_on_after(self.subscribe_timeout) as scope:
-                    while (await anext(pushes))[0] not in _SUBSCRIBE:
-                        pass
-                if scope.cancelled_caught:
-                    raise TimeoutError(f"SUBSCRIBE not acknowledged in {self.subscribe_timeout}s")
-                self._subscribed(first, task_status)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._keepalive, connection)
-                    async for push in pushes:
-                        if push[0] in _MESSAGE:
-                            self._deliver(push[2])
-                    raise ConnectionError("the server ended the subscription")
+                # Closed here rather than by the garbage collector, which would finish it in
+                # a task outside our nursery.
+                async with aclosing(connection.push_messages) as pushes:
+                    await self._read(connection, pushes, first, task_status)
             finally:
                 # Closing the connection ends the subscription on the server. It is
                 # synchronous, so it also works while we are being cancelled, and it keeps a
                 # subscribed connection out of the client's pool.
                 connection.invalidate()
+
+    async def _read(
+        self,
+        connection: Any,
+        pushes: AsyncGenerator[Any, None],
+        first: bool,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        """SUBSCRIBE, wait for the acknowledgement, then deliver until the connection fails."""
+        connection.send_command(b"SUBSCRIBE", self._channel)
+        with trio.move_on_after(self.subscribe_timeout) as scope:
+            while (await anext(pushes))[0] not in _SUBSCRIBE:
+                pass
+        if scope.cancelled_caught:
+            raise TimeoutError(f"SUBSCRIBE not acknowledged in {self.subscribe_timeout}s")
+        self._subscribed(first, task_status)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._keepalive, connection)
+            async for push in pushes:
+                if push[0] in _MESSAGE:
+                    self._deliver(push[2])
+            raise ConnectionError("the server ended the subscription")
 
     async def _keepalive(self, connection: Any) -> None:
         """PING now and then: a host that vanished without closing the socket is noticed."""
