@@ -10,16 +10,12 @@ directions:
   ``WorkerRunner`` on our ``RedisBus``: the runners exchange registry snapshots, and the
   Pipecat requester gets our update and response.
 
-No shared interop harness existed when this was written, so the subprocess plumbing is local.
+The Pipecat process runs through the shared harness (``tests/interop/conftest.py``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -38,75 +34,18 @@ from trio_pipe.bus.messages import (
 from trio_pipe.bus.redis import RedisBus
 from trio_pipe.workers import BaseWorker, WorkerRunner, job
 
-PIPECAT_PYTHON = os.environ.get("PIPECAT_PYTHON")
 PEER = Path(__file__).with_name("pipecat_redis_peer.py")
-LIMIT = 30  # a safety net against a hang (Pipecat's import alone takes a second or so)
+LIMIT = 30  # a safety net against a hang, not a timing assertion
 
 
-def _pipecat_has_redis() -> bool:
-    if not PIPECAT_PYTHON:
-        return False
-    probe = subprocess.run(
-        [PIPECAT_PYTHON, "-c", "import redis.asyncio"], capture_output=True, check=False
-    )
-    return probe.returncode == 0
-
-
-pytestmark = [
-    pytest.mark.skipif(
-        not PIPECAT_PYTHON,
-        reason="set PIPECAT_PYTHON to a python with pipecat-ai[redis]==1.14.0 (scripts/test does)",
-    ),
-    pytest.mark.skipif(
-        bool(PIPECAT_PYTHON) and not _pipecat_has_redis(),
-        reason="PIPECAT_PYTHON lacks the redis extra: pip install 'pipecat-ai[redis]==1.14.0'",
-    ),
-]
-
-
-class Peer:
-    """The Pipecat process: started in the test's nursery, killed when the test leaves."""
-
-    def __init__(self, mode: str, port: int, channel: str) -> None:
-        self.args = [PIPECAT_PYTHON, str(PEER), mode, str(port), channel]
-        self.lines: trio.MemorySendChannel[str]
-        self.lines, self._lines = trio.open_memory_channel[str](math.inf)
-        self.stderr = b""
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
-        env = dict(os.environ, LOGURU_LEVEL="ERROR")
-        async with trio.open_nursery() as nursery:
-            proc = await nursery.start(
-                partial(
-                    trio.run_process,
-                    self.args,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    check=False,
-                )
-            )
-            nursery.start_soon(self._read_stderr, proc)
-            buffer = b""
-            started = False
-            async for chunk in proc.stdout:
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                for line in complete:
-                    if line.strip() == b"ready" and not started:
-                        started = True
-                        task_status.started()
-                    else:
-                        self.lines.send_nowait(line.decode())
-            raise RuntimeError(f"Pipecat peer exited:\n{self.stderr.decode()[-3000:]}")
-
-    async def _read_stderr(self, proc: trio.Process) -> None:
-        async for chunk in proc.stderr:
-            self.stderr += chunk
-
-    async def next_line(self) -> str:
-        with trio.fail_after(LIMIT):
-            return await self._lines.receive()
+@pytest.fixture(scope="module")
+def pipecat_redis(pipecat):
+    """The shared Pipecat peer (tests/interop/conftest.py), if it has the redis extra."""
+    try:
+        pipecat.run_json("import json, redis.asyncio; print(json.dumps(1))")
+    except pipecat.Error:
+        pytest.skip("PIPECAT_PYTHON lacks the redis extra: pip install 'pipecat-ai[redis]==1.14.0'")
+    return pipecat
 
 
 class Inbox:
@@ -131,39 +70,43 @@ class Inbox:
                     return message
 
 
-async def test_our_bus_messages_run_a_job_on_a_pipecat_worker(redis_server):
+async def test_our_bus_messages_run_a_job_on_a_pipecat_worker(redis_server, pipecat_redis):
     channel = "interop:plain"
     bus = RedisBus(redis=coredis.Redis(host="127.0.0.1", port=redis_server.port), channel=channel)
     inbox = Inbox()
     bus.subscribe(inbox)
+    peer_args = ("serve", str(redis_server.port), channel)
     async with trio.open_nursery() as nursery:
         await nursery.start(bus.run)
-        with trio.fail_after(LIMIT):
-            await nursery.start(Peer("serve", redis_server.port, channel).run)
-
-        # Pipecat's runner announces its worker once it is ready.
-        registry = await inbox.next_of(BusWorkerRegistryMessage)
-        while "pc-worker" not in [w.name for w in registry.workers]:
+        # Our bus is subscribed before Pipecat's runner announces its worker.
+        async with pipecat_redis.open(PEER, *peer_args, ready="ready"):
+            # Pipecat's runner announces its worker once it is ready.
             registry = await inbox.next_of(BusWorkerRegistryMessage)
-        assert registry.runner == "pc-runner"
+            while "pc-worker" not in [w.name for w in registry.workers]:
+                registry = await inbox.next_of(BusWorkerRegistryMessage)
+            assert registry.runner == "pc-runner"
 
-        bus.send(
-            BusJobRequestMessage(
-                source="trio-voice",
-                target="pc-worker",
-                job_id="job-1",
-                job_name="research",
-                payload={"query": "café"},
+            bus.send(
+                BusJobRequestMessage(
+                    source="trio-voice",
+                    target="pc-worker",
+                    job_id="job-1",
+                    job_name="research",
+                    payload={"query": "café"},
+                )
             )
-        )
-        update = await inbox.next_of(BusJobUpdateMessage)
-        assert (update.source, update.target, update.job_id) == ("pc-worker", "trio-voice", "job-1")
-        assert update.update == {"progress": 0.5}
-        response = await inbox.next_of(BusJobResponseMessage)
-        assert (response.source, response.target) == ("pc-worker", "trio-voice")
-        assert response.status is JobStatus.COMPLETED
-        assert response.response == {"answer": "CAFÉ", "runtime": "pipecat"}
-        assert bus.decode_errors == 0
+            update = await inbox.next_of(BusJobUpdateMessage)
+            assert (update.source, update.target, update.job_id) == (
+                "pc-worker",
+                "trio-voice",
+                "job-1",
+            )
+            assert update.update == {"progress": 0.5}
+            response = await inbox.next_of(BusJobResponseMessage)
+            assert (response.source, response.target) == ("pc-worker", "trio-voice")
+            assert response.status is JobStatus.COMPLETED
+            assert response.response == {"answer": "CAFÉ", "runtime": "pipecat"}
+            assert bus.decode_errors == 0
         nursery.cancel_scope.cancel()
 
 
@@ -175,25 +118,20 @@ class TrioResearcher(BaseWorker):
         await self.send_job_response(message.job_id, {"answer": query.upper(), "runtime": "trio"})
 
 
-async def test_a_pipecat_worker_runs_a_job_on_a_trio_pipe_worker(redis_server):
+async def test_a_pipecat_worker_runs_a_job_on_a_trio_pipe_worker(redis_server, pipecat_redis):
     channel = "interop:workers"
     bus = RedisBus(redis=coredis.Redis(host="127.0.0.1", port=redis_server.port), channel=channel)
     runner = WorkerRunner(name="trio-runner", bus=bus, handle_sigint=False)
     await runner.add_workers(TrioResearcher("trio-worker"))
+    peer_args = ("request", str(redis_server.port), channel)
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(runner.run, auto_end=False))
-        peer = Peer("request", redis_server.port, channel)
-        with trio.fail_after(LIMIT):
-            await nursery.start(peer.run)
-        result = json.loads(await peer.next_line())
-        assert "error" not in result, result
-        assert result["response"] == {"answer": "ÜBER", "runtime": "trio"}
-        assert result["events"] == [{"type": "update", "data": {"progress": 0.5}}]
-        assert "pc-voice" in runner.registry.remote_workers
-        assert bus.decode_errors == 0
+        async with pipecat_redis.open(PEER, *peer_args, ready="ready") as peer:
+            result = await peer.read_json()
+            assert "error" not in result, result
+            assert result["response"] == {"answer": "ÜBER", "runtime": "trio"}
+            assert result["events"] == [{"type": "update", "data": {"progress": 0.5}}]
+            assert "pc-voice" in runner.registry.remote_workers
+            assert bus.decode_errors == 0
         await runner.end("done")
         nursery.cancel_scope.cancel()
-
-
-if __name__ == "__main__":  # pragma: no cover - manual run
-    sys.exit(pytest.main([__file__, "-q"]))
