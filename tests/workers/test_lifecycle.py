@@ -245,11 +245,11 @@ class SlowChild(Recorder):
 
     async def _handle_worker_end(self, message):
         self.got.append(("end", message.reason, message.source))
-        self._children.start_soon(self._finish_later)
+        self.start_soon(self._finish_later)
 
     async def _handle_worker_cancel(self, message):
         self.got.append(("cancel", message.reason, message.source))
-        self._children.start_soon(self._finish_later)
+        self.start_soon(self._finish_later)
 
     async def _finish_later(self):
         await self.release.wait()

@@ -38,7 +38,7 @@ class Ending(BaseWorker):
 
     async def _handle_worker_end(self, message):
         self.outcome.append(("ended", message.reason, message.source))
-        self._children.start_soon(self._finish_end, message)
+        self.start_soon(self._finish_end, message)
 
     async def _finish_end(self, message):
         await trio.sleep(self.end_takes)

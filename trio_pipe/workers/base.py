@@ -4,7 +4,8 @@ A worker is attached to a runner's bus and registry (``attach``), then runs in t
 runner's nursery (``run``): it announces itself (a BusWorkerReadyMessage, then the
 registry entry, which runs the watchers), activates if asked to, watches the workers its
 ``@worker_ready`` methods name, and waits until it is stopped. Job handling is in
-``workers.job_handling`` (serving) and ``workers.requester`` (asking).
+``workers.job_handling`` (serving) and ``workers.requester`` (asking); watches and child
+workers in ``workers.family``.
 
 Activation: an inactive worker receives only activate, deactivate, end-worker and
 cancel-worker messages; registry watches fire either way because they do not travel on
@@ -12,7 +13,7 @@ the bus.
 
 Resource handling
     ``run`` owns the worker's nursery. Job handlers, job timers, event handlers and
-    whatever subclasses start through ``self._children`` are its children; work started
+    whatever subclasses start with :meth:`BaseWorker.start_soon` are its children; work started
     before ``run`` waits for it, work started after the worker finished is dropped. On
     exit ``run`` calls ``stop()`` (answer open jobs CANCELLED, cancel own groups), cancels
     every child and unsubscribes from the bus (Pipecat leaves finished workers
@@ -28,13 +29,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from trio_pipe.bus.messages import (
     BusActivateWorkerMessage,
-    BusAddWorkerMessage,
     BusCancelMessage,
     BusCancelWorkerMessage,
     BusDeactivateWorkerMessage,
@@ -56,13 +57,13 @@ from trio_pipe.bus.messages import (
     BusWorkerLocalErrorMessage,
     BusWorkerReadyMessage,
     JobStatus,
-    WorkerErrorData,
     WorkerReadyData,
 )
 from trio_pipe.children import Children
 from trio_pipe.events import EventHandlerMixin
 from trio_pipe.ids import next_name
 from trio_pipe.workers.decorators import collect_worker_ready_handlers
+from trio_pipe.workers.family import WorkerFamilyMixin
 from trio_pipe.workers.job_handling import JobHandlingMixin
 from trio_pipe.workers.jobs import WorkerActivationArgs
 from trio_pipe.workers.requester import JobRequesterMixin
@@ -133,7 +134,7 @@ _EVENTS = (
 )
 
 
-class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
+class BaseWorker(WorkerFamilyMixin, JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
     """A worker on the bus. Subclass it; override hooks, add ``@job`` methods.
 
     Args:
@@ -310,6 +311,14 @@ class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
         """Wait until the worker has finished."""
         await self._finished.wait()
 
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` as a child task of this worker (ends when the worker ends).
+
+        Started before ``run``, it waits for it; started after the worker finished, it is
+        dropped with a debug log.
+        """
+        self._children.start_soon(fn, *args)
+
     async def end(self, *, reason: str | None = None) -> None:
         """Ask the runner to end the session gracefully (every runner on a shared bus)."""
         await self.send_bus_message(BusEndMessage(reason=reason, source=self._name))
@@ -422,45 +431,6 @@ class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
         """Deactivate ``worker_name``."""
         self._send(BusDeactivateWorkerMessage(source=self._name, target=worker_name))
 
-    # --- other workers -------------------------------------------------------------------
-
-    async def on_worker_ready(self, data: WorkerReadyData) -> None:
-        """Hook: a watched worker registered (see :meth:`watch_workers`)."""
-
-    async def on_worker_failed(self, data: WorkerErrorData) -> None:
-        """Hook: a child worker reported an error."""
-
-    async def watch_workers(self, *worker_names: str) -> None:
-        """Fire ``on_worker_ready`` once per name, when it registers (at once if it has)."""
-        registry = self._registry
-        if registry is None:
-            return
-        for worker_name in worker_names:
-            await registry.watch(worker_name, self._on_watched_worker_ready)
-
-    async def _on_watched_worker_ready(self, data: WorkerReadyData) -> None:
-        handler = self._worker_ready_handlers.get(data.worker_name)
-        if handler is not None:
-            await handler(data)
-        await self.on_worker_ready(data)
-        self._call_event_handler("on_worker_ready", data)
-
-    async def add_workers(self, *workers: BaseWorker, watch: bool = True) -> None:
-        """Add child workers: the runner starts them; this worker ends and cancels them."""
-        added: list[str] = []
-        for worker in workers:
-            if worker._parent is not None:
-                logger.warning(
-                    "worker %r already has parent %r, skipping", worker.name, worker._parent
-                )
-                continue
-            worker._parent = self._name
-            self._child_workers.append(worker)
-            added.append(worker.name)
-            self._send(BusAddWorkerMessage(worker=worker, source=self._name))
-        if watch and added:
-            await self.watch_workers(*added)
-
     # --- built-in message handling -------------------------------------------------------
 
     def _addressed_here(self, message: BusMessage) -> bool:
@@ -488,14 +458,6 @@ class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
             await getattr(self, name)(message)
         self._call_event_handler("on_bus_message", message)
 
-    async def _handle_worker_error(
-        self, message: BusWorkerErrorMessage | BusWorkerLocalErrorMessage
-    ) -> None:
-        if any(child.name == message.source for child in self._child_workers):
-            data = WorkerErrorData(message.source, message.error)
-            await self.on_worker_failed(data)
-            self._call_event_handler("on_worker_failed", data)
-
     async def _handle_worker_activate(self, message: BusActivateWorkerMessage) -> None:
         self._activation_args = message.args
         self._pending_activation = True
@@ -506,27 +468,3 @@ class BaseWorker(JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
         self._activation_args = None
         await self.on_deactivated()
         self._call_event_handler("on_deactivated")
-
-    async def _handle_worker_end(self, message: BusEndWorkerMessage) -> None:
-        """End: end every child, wait for all of them, then stop."""
-        await self._propagate_end_to_children(message)
-        await self.stop()
-
-    async def _handle_worker_cancel(self, message: BusCancelWorkerMessage) -> None:
-        """Cancel: pass the cancel to every child and stop without waiting."""
-        await self._propagate_cancel_to_children(message)
-        await self.stop()
-
-    async def _propagate_end_to_children(self, message: BusEndWorkerMessage) -> None:
-        for child in self._child_workers:
-            self._send(
-                BusEndWorkerMessage(reason=message.reason, source=self._name, target=child.name)
-            )
-        for child in self._child_workers:
-            await child.wait()
-
-    async def _propagate_cancel_to_children(self, message: BusCancelWorkerMessage) -> None:
-        for child in self._child_workers:
-            self._send(
-                BusCancelWorkerMessage(reason=message.reason, source=self._name, target=child.name)
-            )
