@@ -346,7 +346,10 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
                     arrived = trio.current_time()
                     chunk = self._decode(message)
                     if chunk is not None:
-                        await inbox.send((arrived, chunk))
+                        try:  # no extra trip through the scheduler while there is room
+                            inbox.send_nowait((arrived, chunk))
+                        except trio.WouldBlock:
+                            await inbox.send((arrived, chunk))  # full: TCP pushes back
             except Exception as exc:
                 # Raising here would cancel the caller's code (it runs inside this
                 # nursery): end the stream with the reason instead.
