@@ -448,3 +448,45 @@ async def test_requests_queued_when_a_worker_finishes_are_answered(nursery, auto
     await settle()
     answers = [m for m in spy.of(BusJobResponseMessage) if m.job_id == job_id]
     assert [(m.status, m.source) for m in answers] == [(JobStatus.ERROR, "parent")]
+
+
+async def test_a_remote_requester_hears_back_when_a_worker_is_cut_off(autojump_clock):
+    class StubbornSleeper(Sleeper):
+        async def _handle_worker_cancel(self, message):
+            pass  # ignores the cancel: only the cut-off stops it
+
+    network = Network()
+    requester, sleeper = BaseWorker("req"), StubbornSleeper("sleeper")
+    answers = []
+    async with trio.open_nursery() as n:
+        runner_a = await start_runner(n, requester, bus=NetBus(network), name="A")
+        runner_b = await start_runner(n, sleeper, bus=NetBus(network), name="B", cancel_timeout=2)
+
+        async def ask():
+            async with requester.job("sleeper", params=JobParams(name="sleep")) as task:
+                pass
+            answers.append((trio.current_time(), task.response))
+
+        n.start_soon(ask)
+        await settle()
+        t0 = trio.current_time()
+        await runner_b.cancel("bye")
+        await trio.sleep(3)  # past B's cancel_timeout
+        assert sleeper.finished
+        await runner_a.cancel()
+    [(answered_at, response)] = answers
+    assert answered_at - t0 == pytest.approx(2) and response == {}  # CANCELLED, not stuck
+    assert sleeper.handler_cancelled == 1
+
+
+async def test_force_gc_runs_after_teardown(monkeypatch):
+    import gc
+
+    calls = []
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(a) or 0)
+    runner = WorkerRunner(handle_sigint=False, force_gc=True)
+    await runner.add_workers(BaseWorker("w"))
+    async with trio.open_nursery() as n:
+        await n.start(runner.run)
+        await runner.cancel()
+    assert calls == [()]
