@@ -25,12 +25,14 @@ Receiving
     (``events``) are kept as they arrive, whether or not anyone reads audio.
 
 Resources
-    The reader and trio-websocket's own task live in nurseries entered by ``connect()``
-    and left by ``disconnect()`` in the same task (``async with adapter:`` does both).
-    The reader never raises into them (it would cancel the caller's code): every failure
-    becomes a terminal state. After ``disconnect()`` nothing of the adapter is running
-    and the socket is closed. Writes are bounded by ``write_timeout``: a bot that stops
-    reading cannot hold a ``send_audio`` forever.
+    The socket is trio_pipe's client :class:`~trio_pipe.ws.base.MessageSocket` (on
+    trio-websocket), whose write watchdog bounds every send by ``write_timeout``: a bot
+    that stops reading cannot hold a ``send_audio`` forever (the connection is aborted,
+    :class:`AgentConnectionLostError`). The socket's tasks and the reader live in
+    nurseries entered by ``connect()`` and left by ``disconnect()`` in the same task
+    (``async with adapter:`` does both). The reader never raises into them (it would
+    cancel the caller's code): every failure becomes a terminal state. After
+    ``disconnect()`` nothing of the adapter is running and the socket is closed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import trio
-import trio_websocket
 
 from trio_pipe.testing.voice.adapter import VoiceAgentAdapter
 from trio_pipe.testing.voice.chunk import PCM16_SAMPLE_RATE, PCM16_SAMPLE_WIDTH_BYTES, AudioChunk
@@ -59,6 +60,8 @@ from trio_pipe.testing.voice.protocols import (
     WebSocketProtocol,
     supports_interrupt,
 )
+from trio_pipe.ws.base import ConnectionClosed, MessageSocket, WriteTimeout
+from trio_pipe.ws.client import ConnectError, open_client_socket
 
 __all__ = ["CLEAN_CLOSE_CODES", "AgentConnectError", "WebSocketAgentAdapter"]
 
@@ -70,12 +73,8 @@ CLEAN_CLOSE_CODES = frozenset({1000, 1001, 1005})
 _EVENTS_KEPT = 1000
 
 
-class AgentConnectError(ConnectionError):
-    """The adapter could not open its socket (refused, timed out, handshake rejected)."""
-
-    def __init__(self, url: str, detail: str) -> None:
-        self.url = url
-        super().__init__(f"cannot connect to {url}: {detail}")
+# Refused, unreachable, timed out, or the handshake was rejected (``.status``).
+AgentConnectError = ConnectError
 
 
 def _messages(encoded: Encoded) -> tuple[Message, ...]:
@@ -93,8 +92,9 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
     20 ms slice), ``realtime`` (pace slices at the speed of speech), ``trailing_silence``
     (seconds of zeros sent after each utterance so the bot's VAD hears it end),
     ``connect_timeout``, ``extra_headers`` (handshake headers), ``write_timeout``,
-    ``disconnect_timeout``, ``message_queue_size`` (messages trio-websocket buffers before
-    it stops reading the socket) and ``max_message_size``.
+    ``disconnect_timeout`` (the close handshake), ``message_queue_size`` (audio chunks
+    queued for ``recv_audio`` before the adapter stops reading the socket) and
+    ``max_message_size``.
 
     Concurrent ``send_audio`` calls never interleave their frames (a lock); ``interrupt``
     does not wait for that lock. Non-audio messages the protocol turns into events are
@@ -134,9 +134,8 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
         self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS_KEPT)
         self.close_code: int | None = None
         self.close_reason: str | None = None
-        self._ws: trio_websocket.WebSocketConnection | None = None
+        self._sock: MessageSocket | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._lost: AgentConnectionLostError | None = None  # a write that broke the socket
         self._ended_by: AgentStreamEndedError | None = None  # how the reader saw the end
         self._inbox: trio.MemoryReceiveChannel[tuple[float, AudioChunk]] | None = None
         self._send_lock = trio.Lock()
@@ -152,7 +151,7 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
 
     def is_connected(self) -> bool:
         """True only while the socket is open."""
-        return self._ws is not None and self._ws.closed is None and self._lost is None
+        return self._sock is not None and self._sock.is_open
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -165,40 +164,25 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
             raise RuntimeError(f"{type(self).__name__} is already connected")
         _call_hook(self.protocol, "reset")
         self.close_code = self.close_reason = None
-        self._lost = None
-        stack = contextlib.AsyncExitStack()
-        headers = [(k.encode(), v.encode()) for k, v in self.extra_headers.items()]
-        try:
-            self._ws = await stack.enter_async_context(
-                trio_websocket.open_websocket_url(
-                    self.url,
-                    extra_headers=headers or None,
-                    connect_timeout=self.connect_timeout,
-                    disconnect_timeout=self.disconnect_timeout,
-                    message_queue_size=self.message_queue_size,
-                    max_message_size=self.max_message_size,
-                )
-            )
-        except trio_websocket.ConnectionRejected as exc:
-            raise AgentConnectError(
-                self.url, f"handshake rejected (HTTP {exc.status_code})"
-            ) from exc
-        except trio_websocket.ConnectionTimeout as exc:
-            raise AgentConnectError(
-                self.url, f"no handshake within {self.connect_timeout}s"
-            ) from exc
-        except (trio_websocket.HandshakeError, OSError) as exc:
-            cause = exc.__cause__ or exc
-            raise AgentConnectError(self.url, str(cause) or type(cause).__name__) from exc
-        self._stack = stack
         self._ended_by = None
+        stack = contextlib.AsyncExitStack()
+        self._sock = sock = await stack.enter_async_context(
+            open_client_socket(
+                self.url,
+                headers=self.extra_headers,
+                connect_timeout=self.connect_timeout,
+                write_timeout=self.write_timeout,
+                max_message_size=self.max_message_size,
+            )
+        )
+        self._stack = stack
         send, self._inbox = trio.open_memory_channel[tuple[float, AudioChunk]](
             self.message_queue_size
         )
         nursery = await stack.enter_async_context(trio.open_nursery())
-        # Leaving: stop the reader first (LIFO), then trio-websocket closes the socket.
+        # Leaving: stop the reader first (LIFO), then the socket closes.
         stack.callback(nursery.cancel_scope.cancel)
-        nursery.start_soon(self._reader, self._ws, send)
+        nursery.start_soon(self._reader, sock, send)
         try:
             for message in _call_hook(self.protocol, "on_connect") or ():
                 await self._send(message)
@@ -208,71 +192,58 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
 
     async def disconnect(self) -> None:
         """Send the protocol's goodbye (best effort) and close the socket. Idempotent."""
-        stack, ws = self._stack, self._ws
-        if stack is None:
+        stack, sock = self._stack, self._sock
+        if stack is None or sock is None:
             return
         try:
-            if ws is not None and self.is_connected():
-                with trio.move_on_after(self.write_timeout):
-                    for message in _call_hook(self.protocol, "on_disconnect") or ():
-                        await ws.send_message(message)
-        except trio_websocket.ConnectionClosed:
+            if sock.is_open:
+                for message in _call_hook(self.protocol, "on_disconnect") or ():
+                    await sock.send(message)
+        except ConnectionClosed:
             pass  # the peer left first: nothing to say goodbye to
         finally:
             self._stack = None
             try:
-                await stack.aclose()
-            except trio_websocket.DisconnectionTimeout:
-                logger.debug("%s: close handshake timed out; socket closed", self)
+                with trio.CancelScope(shield=True):
+                    await sock.close(timeout=self.disconnect_timeout)
             finally:
-                if ws is not None and self.close_code is None and ws.closed is not None:
-                    self.close_code, self.close_reason = ws.closed.code, ws.closed.reason
-                self._ws = None
+                await stack.aclose()
+                self._record_close(sock.close_reason)
+                self._sock = None
                 self._inbox = None
 
     # -- audio ----------------------------------------------------------------------------
 
-    def _open_ws(self) -> trio_websocket.WebSocketConnection:
-        ws = self._ws
-        if ws is None:
+    def _open_sock(self) -> MessageSocket:
+        sock = self._sock
+        if sock is None:
             raise TransportNotConnectedError(type(self).__name__)
-        if self._lost is not None:
-            raise self._lost
-        return ws
+        return sock
 
-    def _ended(self, reason: trio_websocket.CloseReason | None) -> AgentStreamEndedError:
+    def _record_close(self, closed: ConnectionClosed | None) -> None:
+        if closed is not None and self.close_code is None:
+            self.close_code, self.close_reason = closed.code, closed.reason or None
+
+    def _ended(self, closed: ConnectionClosed) -> AgentStreamEndedError:
         """Record how the socket closed and build the error that says so."""
-        code = reason.code if reason is not None else None
-        text = reason.reason if reason is not None else None
-        if self.close_code is None:
-            self.close_code, self.close_reason = code, text
-        if code in CLEAN_CLOSE_CODES:
-            return AgentStreamEndedError(f"the agent closed the connection (code {code})")
-        name = reason.name if reason is not None else "unknown"
+        self._record_close(closed)
+        if isinstance(closed, WriteTimeout):
+            return AgentConnectionLostError(
+                f"write to the agent timed out after {closed.timeout:g}s (it stopped reading)",
+                closed.code,
+                closed.reason,
+            )
+        if closed.code in CLEAN_CLOSE_CODES:
+            return AgentStreamEndedError(f"the agent closed the connection (code {closed.code})")
         return AgentConnectionLostError(
-            f"connection to the agent lost (close code {code} {name}{': ' + text if text else ''})",
-            code,
-            text,
+            f"connection to the agent lost ({closed})", closed.code, closed.reason or None
         )
 
     async def _send(self, message: Message) -> None:
-        ws = self._open_ws()
-        with trio.move_on_after(self.write_timeout) as scope:
-            try:
-                await ws.send_message(message)
-            except trio_websocket.ConnectionClosed as exc:
-                raise self._ended(exc.reason) from None
-        if scope.cancelled_caught:
-            # A cancelled write may have left half a frame on the wire: the socket is
-            # unusable. Close it now and make every later call say why.
-            self._lost = AgentConnectionLostError(
-                f"write to the agent timed out after {self.write_timeout}s (it stopped reading)",
-                1006,
-                "write timeout",
-            )
-            self.close_code, self.close_reason = 1006, "write timeout"
-            await trio.aclose_forcefully(ws)
-            raise self._lost
+        try:
+            await self._open_sock().send(message)
+        except ConnectionClosed as exc:
+            raise self._ended(exc) from None
 
     async def _send_encoded(self, encoded: Encoded) -> None:
         for message in _messages(encoded):
@@ -300,9 +271,9 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
         Raises :class:`TransportNotConnectedError` before ``connect``, and
         :class:`AgentStreamEndedError` (or its subclass) once the socket is closed.
         """
-        ws = self._open_ws()
-        if ws.closed is not None:
-            raise self._ended(ws.closed)
+        sock = self._open_sock()
+        if sock.close_reason is not None:
+            raise self._ended(sock.close_reason)
         async with self._send_lock:
             due = await self._send_pcm(chunk.data, trio.current_time())
             self._mark_speech_end()
@@ -314,7 +285,7 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
 
     async def recv_audio(self, timeout: float) -> AudioChunk:  # noqa: ASYNC109
         """The next audio chunk (see the module docstring for the terminal states)."""
-        self._open_ws()
+        sock = self._open_sock()
         inbox = self._inbox
         assert inbox is not None
         with trio.move_on_after(timeout):
@@ -324,24 +295,24 @@ class WebSocketAgentAdapter(VoiceAgentAdapter):
                 ended = self._ended_by
                 if type(ended) is AgentStreamEndedError:
                     return AudioChunk(b"")  # a clean end of stream is not an error
-                raise (self._lost or ended or AgentStreamEndedError("the stream ended")) from None
+                if ended is None and sock.close_reason is not None:
+                    ended = self._ended(sock.close_reason)
+                raise (ended or AgentStreamEndedError("the stream ended")) from None
             self._last_arrival_at = arrived
             return chunk
         raise TimeoutError(f"no audio from the agent within {timeout}s")
 
     async def _reader(
-        self,
-        ws: trio_websocket.WebSocketConnection,
-        inbox: trio.MemorySendChannel[tuple[float, AudioChunk]],
+        self, sock: MessageSocket, inbox: trio.MemorySendChannel[tuple[float, AudioChunk]]
     ) -> None:
         """Read, decode and queue every message until the socket closes."""
         async with inbox:
             try:
                 while True:
                     try:
-                        message = await ws.get_message()
-                    except trio_websocket.ConnectionClosed as exc:
-                        self._ended_by = self._ended(exc.reason)
+                        message = await sock.receive()
+                    except ConnectionClosed as exc:
+                        self._ended_by = self._ended(exc)
                         return
                     arrived = trio.current_time()
                     chunk = self._decode(message)
