@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_pipe.audio import add_wav_header, ulaw_encode
 from trio_pipe.frames import OutputTransportMessageUrgentFrame, TextFrame, TranscriptionFrame
@@ -197,3 +199,32 @@ def test_protobuf_events_and_garbage() -> None:
         proto.decode_response(b"\xff\xff\xff")
     with pytest.raises(ValueError):
         proto.decode_response("text is not protobuf")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=12))
+def test_twilio_frames_are_whole_whatever_the_chunking(sizes: list[int]) -> None:
+    twilio = TwilioMediaStreamProtocol()
+    payloads: list[bytes] = []
+    total = 0
+    for size in sizes:
+        pcm = bytes(size * 2)
+        total += size
+        for message in twilio.encode_audio(pcm) or []:
+            payloads.append(base64.b64decode(json.loads(message)["media"]["payload"]))
+    assert all(len(p) == 160 for p in payloads)
+    sent = 160 * len(payloads)
+    assert total // 3 - 160 <= sent <= total // 3 + 1  # the rest waits for the next audio
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2001), min_size=1, max_size=12))
+def test_raw_inbound_keeps_every_sample_whatever_the_split(sizes: list[int]) -> None:
+    raw = RawPCMProtocol(in_rate=24000, out_rate=24000)
+    data = bytes(range(256)) * (sum(sizes) // 256 + 1)
+    out, pos = b"", 0
+    for size in sizes:
+        chunk = raw.decode_response(data[pos : pos + size])
+        pos += size
+        out += chunk.data if chunk is not None else b""
+    assert out == data[: pos - pos % 2]
