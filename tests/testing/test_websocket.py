@@ -354,3 +354,12 @@ async def test_arrival_time_makes_latency_true(
         await adapter.call(None)
         assert adapter.last_turn is not None and adapter.last_turn.latency is not None
         assert adapter.last_turn.latency == pytest.approx(-1.0, abs=0.01)
+
+
+async def test_listening_turn_sends_nothing(serve: Serve) -> None:  # check 19, on a socket
+    bot = Collector(greeting=[AUDIO])
+    url = await serve(bot)
+    async with WebSocketAgentAdapter(url, BytesProtocol()) as adapter:
+        assert (await adapter.call(None)).data == AUDIO
+    await bot.done.wait()
+    assert bot.received == []
