@@ -354,3 +354,25 @@ async def test_nested_pipelines_and_run_twice_refused() -> None:
     assert [f.text for f in last.frames(TextFrame)] == ["x"]
     with pytest.raises(RuntimeError):
         await task.run()
+
+
+async def test_cleanups_run_concurrently_and_failures_are_contained(autojump_clock) -> None:
+    class SlowClose(FakeSocketProcessor):
+        async def cleanup(self) -> None:
+            await FrameProcessor.cleanup(self)
+            await trio.sleep(1.0)
+            self.closed = True
+
+    class BadClose(FrameProcessor):
+        async def cleanup(self) -> None:
+            await super().cleanup()
+            raise RuntimeError("close failed")
+
+    a, b = SlowClose(), SlowClose()
+    task = PipelineTask(Pipeline([a, BadClose(), b]))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(task.run)
+        t0 = trio.current_time()
+        await task.cancel()
+    assert a.closed and b.closed
+    assert trio.current_time() - t0 == pytest.approx(1.0)

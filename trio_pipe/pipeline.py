@@ -42,7 +42,7 @@ from trio_pipe.frames import (
     InterruptionWorkerFrame,
     StartFrame,
 )
-from trio_pipe.processors import FrameDirection, FrameProcessor, link_processors
+from trio_pipe.processors import FrameDirection, FrameProcessor, cleanup_all, link_processors
 from trio_pipe.wakeup import Wakeup
 
 __all__ = ["Pipeline", "PipelineParams", "PipelineSink", "PipelineSource", "PipelineTask"]
@@ -284,18 +284,9 @@ class PipelineTask(EventHandlerMixin):
         self._cleaned_up = True
         with trio.CancelScope(shield=shielded) as scope:
             scope.deadline = trio.current_time() + self._cleanup_timeout
-            async with trio.open_nursery() as nursery:
-                for processor in (self._source, self._pipeline, self._sink):
-                    nursery.start_soon(self._cleanup_one, processor)
+            await cleanup_all([self._source, self._pipeline, self._sink])
         if scope.cancelled_caught:
             logger.warning("%r: cleanup took longer than %ss", self, self._cleanup_timeout)
-
-    @staticmethod
-    async def _cleanup_one(processor: FrameProcessor) -> None:
-        try:
-            await processor.cleanup()
-        except Exception:
-            logger.exception("%s: cleanup failed", processor)
 
     async def _push_loop(self) -> None:
         queue, source = self._push_queue, self._source

@@ -192,11 +192,12 @@ class FrameProcessor(EventHandlerMixin):
         """Release resources at teardown: stop the lanes; sub-processors clean up too.
 
         Subclasses extend it (calling ``super().cleanup()``); it must be idempotent.
+        Sub-processors clean up concurrently (a slow socket close does not add up); one
+        that raises is logged and does not stop the others.
         """
         self._loops_scope.cancel()
         self._finished.set()
-        for child in self.processors:
-            await child.cleanup()
+        await cleanup_all(self.processors)
 
     # --- queueing ------------------------------------------------------------------------
 
@@ -364,6 +365,21 @@ class FrameProcessor(EventHandlerMixin):
         self._cancelling = True
         self._data.clear()
         self._data_loop_scope.cancel()
+
+
+async def cleanup_all(processors: Sequence[FrameProcessor]) -> None:
+    """Run every processor's ``cleanup()`` concurrently; failures are logged."""
+
+    async def one(processor: FrameProcessor) -> None:
+        try:
+            await processor.cleanup()
+        except Exception:
+            logger.exception("%s: cleanup failed", processor)
+
+    if processors:
+        async with trio.open_nursery() as nursery:
+            for processor in processors:
+                nursery.start_soon(one, processor)
 
 
 def link_processors(processors: Sequence[FrameProcessor]) -> None:
