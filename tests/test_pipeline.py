@@ -363,9 +363,9 @@ async def test_cleanups_run_concurrently_and_failures_are_contained(autojump_clo
             await trio.sleep(1.0)
             self.closed = True
 
-    class BadClose(FrameProcessor):
+    class BadClose(FakeSocketProcessor):
         async def cleanup(self) -> None:
-            await super().cleanup()
+            await FrameProcessor.cleanup(self)
             raise RuntimeError("close failed")
 
     a, b = SlowClose(), SlowClose()
