@@ -10,7 +10,7 @@ import trio
 import trio.testing
 import trio_websocket
 
-from tests.testing.bots import over_trio_websocket, protobuf_echo, raw_echo, twilio_echo
+from tests.testing.bots import protobuf_echo, raw_echo, twilio_echo
 from tests.testing.conftest import Serve
 from trio_pipe.frames import InputAudioRawFrame, InterruptionFrame, OutputAudioRawFrame
 from trio_pipe.serializers.frames import ProtobufFrameSerializer
@@ -23,7 +23,7 @@ from trio_pipe.testing.voice import (
 
 
 async def test_raw_echo_turn(serve: Serve) -> None:
-    url = await serve(over_trio_websocket(raw_echo))
+    url = await serve(raw_echo)
     async with WebSocketAgentAdapter(url, RawPCMProtocol(16000, 16000)) as bot:
         bot.response_tail_silence = 0.2
         reply = await bot.call(tone_chunk(1.0))
@@ -33,7 +33,7 @@ async def test_raw_echo_turn(serve: Serve) -> None:
 
 async def test_protobuf_echo_turn_interrupt_and_events(serve: Serve) -> None:  # check 25
     seen: list[object] = []
-    url = await serve(over_trio_websocket(protobuf_echo(seen)))
+    url = await serve(protobuf_echo(seen))
     async with PipecatAgentAdapter(url, wire="protobuf", realtime=False) as bot:
         assert bot.capabilities.interruption
         bot.response_tail_silence = 0.2
@@ -70,7 +70,7 @@ async def test_twilio_paced_echo_turn(
     serve: Serve, autojump_clock: trio.testing.MockClock
 ) -> None:  # checks 27, 28
     seen: list[dict] = []
-    url = await serve(over_trio_websocket(twilio_echo(seen)))
+    url = await serve(twilio_echo(seen))
     bot = PipecatAgentAdapter(url, wire="twilio")  # 20 ms frames, real time
     assert not bot.capabilities.interruption
     assert bot.capabilities.input_formats == ["mulaw/8000"]
