@@ -195,17 +195,19 @@ class WebsocketClientSession(SocketConnection):
             task_status.started(False)
 
     async def _read(self, sock: ClientSocket, scope: trio.CancelScope) -> None:
-        try:
-            while True:
-                message = await sock.receive()
-                try:
-                    await self._callbacks.on_message(sock, message)
-                except Exception:  # one bad message must not end the receive loop
-                    logger.exception("%s: error handling a message; dropped", self)
-        except ConnectionClosed as exc:
-            if self._closing:
-                return  # our close: the connection task returns once it has completed
-            logger.info("%s: server closed the connection (%s)", self, exc)
+        with self.read_scope:
+            try:
+                while True:
+                    message = await sock.receive()
+                    try:
+                        await self._callbacks.on_message(sock, message)
+                    except Exception:  # one bad message must not end the receive loop
+                        logger.exception("%s: error handling a message; dropped", self)
+            except ConnectionClosed as exc:
+                if self._closing:
+                    return  # our close: the connection task returns once it has completed
+                logger.info("%s: server closed the connection (%s)", self, exc)
+        if not self._closing:
             await self._callbacks.on_disconnected(sock)
         scope.cancel()  # nothing more to read: the connection task returns
 

@@ -114,6 +114,9 @@ class SocketConnection:
         self._sock: MessageSocket | None = None
         self._closing = False
         self._released = trio.Event()  # every holder let go
+        #: The receive loop runs in this scope; cancelled when we drop the connection, so
+        #: the loop ends even if the server below never reports the socket's end.
+        self.read_scope = trio.CancelScope()
         #: True once a send outlived the write timeout (the socket was aborted).
         self.write_timed_out = False
 
@@ -144,6 +147,7 @@ class SocketConnection:
         try:
             await sock.send(data)
         except WriteTimeout as exc:
+            # The watchdog dropped the connection; the output reports it, then abort()s.
             self.write_timed_out = True
             logger.warning("%s: %s", self, exc)
             return False
@@ -177,9 +181,10 @@ class SocketConnection:
         await sock.close(timeout=self.close_timeout)
 
     def abort(self, reason: str) -> None:
-        """Drop the connection now, without a close handshake."""
+        """Drop the connection now, without a close handshake; the receive loop ends."""
         if self._sock is not None:
             self._sock.abort(reason)
+        self.read_scope.cancel()
 
 
 class _HalfMixin:

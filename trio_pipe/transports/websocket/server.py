@@ -182,11 +182,12 @@ class FastAPIWebsocketInputTransport(WebsocketInputMixin, BaseInputTransport):
         sock = self._client.socket
         assert sock is not None
         with self._receive_scope:
-            try:
-                while True:
-                    await self.receive_message(await sock.receive())
-            except ConnectionClosed as exc:
-                logger.debug("%s: connection ended (%s)", self, exc)
+            with self._client.read_scope:
+                try:
+                    while True:
+                        await self.receive_message(await sock.receive())
+                except ConnectionClosed as exc:
+                    logger.debug("%s: connection ended (%s)", self, exc)
             if not self._client.is_closing:
                 self._client.disconnected = True
                 self._transport._call_event_handler(
