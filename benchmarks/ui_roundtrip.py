@@ -12,7 +12,7 @@ turns the command into a ``ui-command`` envelope and it reaches ``ClientOut``.
 * round trip: one at a time, p50/p99 in microseconds;
 * events/s: a burst of ``--burst`` events, until every command came back.
 
-    python benchmarks/ui_roundtrip.py [--sequential N] [--burst N] [--rounds N]
+    python -m benchmarks.ui_roundtrip [--sequential N] [--burst N] [--rounds N] [--quick]
 """
 
 from __future__ import annotations
@@ -200,7 +200,10 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=1_000, help="round trips timed")
     parser.add_argument("--burst", type=int, default=200, help="events in the burst")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 200 trips, 1 round")
     args = parser.parse_args()
+    if args.quick:
+        args.sequential, args.rounds = 200, 1
     # The burst stays under RTVIProcessor.MESSAGE_QUEUE_SIZE: beyond it client messages
     # are dropped (Pipecat's queue is unbounded).
     args.burst = min(args.burst, 250)
