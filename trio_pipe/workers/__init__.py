@@ -1,7 +1,8 @@
 """Workers, jobs and the runner (spec bus-workers-proxy §4–§5).
 
 The public names, as in Pipecat: :class:`BaseWorker`, :class:`WorkerRunner`, the
-``@job`` and ``@worker_ready`` decorators, and the job types.
+``@job`` and ``@worker_ready`` decorators, the job types, :class:`PipelineWorker` and
+:class:`UIWorker`.
 """
 
 from trio_pipe.bus.messages import JobStatus
@@ -19,7 +20,9 @@ from trio_pipe.workers.jobs import (
     JobParams,
     WorkerActivationArgs,
 )
+from trio_pipe.workers.pipeline_worker import PipelineWorker
 from trio_pipe.workers.runner import WorkerRunner
+from trio_pipe.workers.ui import UIWorker
 
 __all__ = [
     "BaseWorker",
@@ -34,6 +37,8 @@ __all__ = [
     "JobGroupResponse",
     "JobParams",
     "JobStatus",
+    "PipelineWorker",
+    "UIWorker",
     "WorkerActivationArgs",
     "WorkerRunner",
     "job",
