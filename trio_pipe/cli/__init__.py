@@ -21,6 +21,7 @@ __all__ = ["SUBCOMMANDS", "CommandError", "main"]
 
 # name -> module; the order is the order in --help.
 SUBCOMMANDS: dict[str, str] = {
+    "demo": "trio_pipe.cli.demo",
     "call": "trio_pipe.cli.call",
     "bench": "trio_pipe.cli.bench",
     "serve": "trio_pipe.cli.serve",
