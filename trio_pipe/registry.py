@@ -110,6 +110,13 @@ class WorkerRegistry:
         if not handlers:
             del self._watches[worker_name]
 
+    def unregister(self, worker_name: str) -> bool:
+        """Forget a local worker (it finished); False if it was not registered here.
+
+        Watches stay: a later registration under the same name notifies them again.
+        """
+        return self._local.pop(worker_name, None) is not None
+
     async def register(self, worker_data: WorkerReadyData) -> bool:
         """File a worker and notify its watchers; False if already filed for that runner."""
         name, runner = worker_data.worker_name, worker_data.runner

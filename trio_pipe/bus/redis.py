@@ -43,7 +43,6 @@ Error handling
 from __future__ import annotations
 
 import logging
-import random
 from collections import deque
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
@@ -54,6 +53,7 @@ import coredis
 import trio
 from coredis.exceptions import RedisError
 
+from trio_pipe.backoff import reconnect_delays
 from trio_pipe.bus.bus import WorkerBus
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage
 from trio_pipe.events import EventHandlerMixin
@@ -93,21 +93,6 @@ def _describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
-
-
-def reconnect_delays(
-    initial: float, maximum: float, *, rng: random.Random | None = None
-) -> Iterator[float]:
-    """Capped exponential backoff: ``initial``, doubling, never above ``maximum``.
-
-    Each delay is scaled by a random factor in [0.75, 1.0] so that processes that lost
-    the same server do not all come back in the same instant.
-    """
-    uniform = (rng or random).uniform
-    delay = initial
-    while True:
-        yield delay * uniform(0.75, 1.0)
-        delay = min(delay * 2, maximum)
 
 
 class RedisBus(EventHandlerMixin, WorkerBus):

@@ -21,9 +21,12 @@ on cancel with a CancelFrame; the runner never sends a cancel to a worker that i
 Resource handling
     When ``run`` returns, every worker's ``run`` has returned, nothing started by the
     runner, the bus or the workers is left, the runner is unsubscribed, signal handlers are
-    restored, and ``gc.collect()`` has run if ``force_gc`` is set. Cancelling the scope
-    around ``run`` cancels every worker at once (each still answers its open jobs
-    CANCELLED, within ``BaseWorker.stop_timeout``).
+    restored, and ``gc.collect()`` has run if ``force_gc`` is set. A worker added while
+    the runner runs (a per-connection proxy, a child made on demand) is forgotten once it
+    finishes: its entry and its local registry entry go, and its name is free again.
+    Workers added before ``run`` stay listed (``get_worker``) after they finish.
+    Cancelling the scope around ``run`` cancels every worker at once (each still answers
+    its open jobs CANCELLED, within ``BaseWorker.stop_timeout``).
 
 Error handling
     An ``Exception`` escaping a worker's ``run`` is logged, reported as that worker's
@@ -80,12 +83,13 @@ def _unwrap(exc: BaseException) -> BaseException:
 class _Entry:
     """One added worker: its scope in the runner's nursery and its progress."""
 
-    __slots__ = ("finished", "ready", "scope", "spawned", "worker")
+    __slots__ = ("finished", "ready", "scope", "spawned", "transient", "worker")
 
-    def __init__(self, worker: BaseWorker) -> None:
+    def __init__(self, worker: BaseWorker, *, transient: bool = False) -> None:
         self.worker = worker
         self.scope = trio.CancelScope()
         self.spawned = False
+        self.transient = transient  # added while running: forgotten once finished
         self.ready = trio.Event()  # started, or finished without starting
         self.finished = trio.Event()
 
@@ -189,7 +193,7 @@ class WorkerRunner(EventHandlerMixin):
                 continue
             await worker.attach(registry=self._registry, bus=self._bus, worker_runner=self)
             await self._registry.watch(worker.name, self._on_local_worker_ready)
-            entry = _Entry(worker)
+            entry = _Entry(worker, transient=self._nursery is not None)
             self._entries[worker.name] = entry
             if self._nursery is not None:
                 self._spawn(entry)
@@ -216,9 +220,22 @@ class WorkerRunner(EventHandlerMixin):
         finally:
             entry.ready.set()
             entry.finished.set()
-            # Same step as the worker's unsubscribe: no request to it can slip between.
-            self._wanted = _RUNNER_MESSAGES
+            if entry.transient:
+                self._forget(entry)
+            else:
+                # Same step as the worker's unsubscribe: no request to it can slip between.
+                self._wanted = _RUNNER_MESSAGES
             self._on_worker_finished(entry)
+
+    def _forget(self, entry: _Entry) -> None:
+        """Drop a finished worker that was added while running (per-connection proxies,
+        children made on demand), so a long session's tables do not grow with every one;
+        its name is free again."""
+        name = entry.worker.name
+        if self._entries.get(name) is entry:
+            del self._entries[name]
+        self._registry.unwatch(name, self._on_local_worker_ready)
+        self._registry.unregister(name)
 
     def _on_worker_finished(self, entry: _Entry) -> None:
         if self._auto_end and entry.is_root and not self._unfinished(roots_only=True):

@@ -108,7 +108,10 @@ def _find_hypercorn_stream() -> trio.abc.Stream | None:
     except ImportError:  # pragma: no cover - hypercorn is a dependency
         return None
     streams = (trio.SocketStream, trio.SSLStream)
-    task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+    try:
+        task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+    except RuntimeError:  # not called from a Trio task
+        return None
     while task is not None:
         coro: Any = task.coro
         while coro is not None:

@@ -142,10 +142,19 @@ class MessageSocket(abc.ABC):
         if scope.cancelled_caught:
             self._abort()
 
-    def abort(self) -> None:
-        """Drop the connection now, without a close handshake."""
-        self._set_closed(ConnectionClosed(ABNORMAL_CLOSURE, "aborted"))
+    def abort(self, reason: str = "aborted") -> None:
+        """Drop the connection now, without a close handshake (code 1006, ``reason``)."""
+        self._set_closed(ConnectionClosed(ABNORMAL_CLOSURE, reason))
         self._abort()
+
+    async def _close_when_cancelled(self) -> None:
+        """Close while the socket's owner is being cancelled (see :func:`watched`).
+
+        The default is :meth:`close`; a backend whose reader task is cancelled along with
+        its owner (so the peer's close reply can never be read) sends its close frame and
+        drops the connection at once instead of waiting ``timeout`` for nothing.
+        """
+        await self.close()
 
     # --- backends --------------------------------------------------------------------
 
@@ -186,9 +195,18 @@ class MessageSocket(abc.ABC):
         return self._closed
 
 
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
+
+
 @asynccontextmanager
 async def watched(sock: MessageSocket) -> AsyncIterator[MessageSocket]:
     """Run ``sock``'s write watchdog around the block; close ``sock`` on exit.
+
+    A block left by cancellation closes without waiting for a reply where the backend
+    cannot read one any more (see :meth:`MessageSocket._close_when_cancelled`).
 
     An exception from the block comes out as itself, not wrapped in an exception group,
     so callers can ``except ConnectionClosed`` around ``async with``.
@@ -196,11 +214,18 @@ async def watched(sock: MessageSocket) -> AsyncIterator[MessageSocket]:
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sock._run_watchdog)
+            cancelled = False
             try:
                 yield sock
+            except BaseException as exc:
+                cancelled = _is_cancellation(exc)
+                raise
             finally:
                 with trio.CancelScope(shield=True):
-                    await sock.close()
+                    if cancelled:
+                        await sock._close_when_cancelled()
+                    else:
+                        await sock.close()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         if len(group.exceptions) == 1:

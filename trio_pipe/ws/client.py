@@ -16,10 +16,23 @@ from contextlib import asynccontextmanager
 
 import trio
 import trio_websocket
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection
+from wsproto.utilities import LocalProtocolError
 
-from trio_pipe.ws.base import ABNORMAL_CLOSURE, ConnectionClosed, MessageSocket, watched
+from trio_pipe.ws.base import (
+    ABNORMAL_CLOSURE,
+    NORMAL_CLOSURE,
+    ConnectionClosed,
+    MessageSocket,
+    watched,
+)
 
 __all__ = ["ClientSocket", "ConnectError", "open_client_socket"]
+
+
+# How long a close frame may take to go out while the socket's owner is being cancelled.
+_CANCELLED_CLOSE_TIMEOUT = 0.5
 
 
 class ConnectError(ConnectionError):
@@ -68,6 +81,30 @@ class ClientSocket(MessageSocket):
     async def _close(self, code: int, reason: str) -> None:
         await self._ws.aclose(code, reason or None)
 
+    async def _close_when_cancelled(self) -> None:
+        # trio-websocket's reader runs in a nursery inside the cancelled scope, so it is
+        # gone and aclose() would wait its whole timeout for a reply nobody reads. Send
+        # the close frame (briefly: the peer may not be reading) and drop the connection.
+        if self._closed is not None:
+            return
+        self._set_closed(ConnectionClosed(NORMAL_CLOSURE, ""))
+        try:
+            proto = self._ws._wsproto
+            if proto.state is ConnectionState.OPEN:
+                data = proto.send(CloseConnection(code=NORMAL_CLOSURE))
+                with trio.move_on_after(_CANCELLED_CLOSE_TIMEOUT):
+                    await self._ws._stream.send_all(data)
+        except (
+            AttributeError,
+            trio.BrokenResourceError,
+            trio.BusyResourceError,
+            trio.ClosedResourceError,
+            LocalProtocolError,
+        ):
+            pass  # nothing more to say to this peer
+        finally:
+            self._abort()
+
     def _abort(self) -> None:
         # trio-websocket has no public abort; closing the TCP socket wakes any task blocked
         # on it with an error, which trio-websocket turns into a 1006 close.
@@ -75,6 +112,20 @@ class ClientSocket(MessageSocket):
         socket = getattr(getattr(stream, "transport_stream", stream), "socket", None)
         if socket is not None:
             socket.close()
+
+
+async def _keepalive(sock: ClientSocket, interval: float, pong_timeout: float) -> None:
+    """Ping every ``interval`` s; abort the connection if a pong is ``pong_timeout`` s late."""
+    while sock.is_open:
+        await trio.sleep(interval)
+        with trio.move_on_after(pong_timeout) as scope:
+            try:
+                await sock.connection.ping()
+            except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
+                return  # closed meanwhile: the reader reports it
+        if scope.cancelled_caught:
+            sock.abort(f"no pong within {pong_timeout:g} s")
+            return
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
@@ -93,8 +144,18 @@ async def open_client_socket(
     write_timeout: float | None = 10.0,
     max_message_size: int = 16 * 1024 * 1024,
     message_queue_size: int = 64,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
 ) -> AsyncIterator[ClientSocket]:
-    """Connect to ``url`` and yield a :class:`ClientSocket`; closes it on exit."""
+    """Connect to ``url`` and yield a :class:`ClientSocket`; closes it on exit.
+
+    With ``ping_interval``, a WebSocket ping goes out every ``ping_interval`` seconds and
+    a pong must come back within ``ping_timeout`` (default: the interval); otherwise the
+    connection is aborted and every operation raises :class:`ConnectionClosed` (1006).
+    That detects a server that vanished without closing the TCP connection (a frozen
+    host, a network partition), which would otherwise look alive for as long as nothing
+    is sent.
+    """
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     try:
         async with trio.open_nursery() as nursery:
@@ -110,18 +171,28 @@ async def open_client_socket(
             except trio.TooSlowError:
                 raise ConnectError(url, f"timed out after {connect_timeout:g} s") from None
             except trio_websocket.ConnectionRejected as exc:
-                raise ConnectError(
-                    url, f"handshake rejected ({exc.status_code})", exc.status_code
-                ) from None
+                raise _rejected(url, exc) from None
             except trio_websocket.HandshakeError as exc:
                 raise ConnectError(url, f"handshake failed: {exc}") from None
             except OSError as exc:
                 raise ConnectError(url, exc.strerror or str(exc)) from None
             async with watched(ClientSocket(ws, write_timeout=write_timeout)) as sock:
+                if ping_interval is not None:
+                    timeout = ping_timeout if ping_timeout is not None else ping_interval
+                    nursery.start_soon(_keepalive, sock, ping_interval, timeout)
                 yield sock  # type: ignore[misc]
             nursery.cancel_scope.cancel()  # trio-websocket's reader
     except BaseExceptionGroup as group:
         # Surface a single ConnectError (or other single error) as itself, not a group.
         if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
+            exc = group.exceptions[0]
+            if isinstance(exc, trio_websocket.ConnectionRejected):
+                # A refusal with a body is raised by trio-websocket's reader task, not by
+                # connect_websocket_url, so it arrives here.
+                raise _rejected(url, exc) from None
+            raise exc from None
         raise
+
+
+def _rejected(url: str, exc: trio_websocket.ConnectionRejected) -> ConnectError:
+    return ConnectError(url, f"handshake rejected ({exc.status_code})", exc.status_code)

@@ -1,0 +1,178 @@
+"""One proxy connection: bus messages out as frames, frames in as bus messages, counted.
+
+:class:`ProxyLink` sits between a :class:`~trio_pipe.ws.base.MessageSocket` and a proxy
+worker. The worker decides *what* crosses (``workers.proxy.rules``); the link does the
+crossing: it encodes and sends, and its receive loop decodes each frame, asks the
+worker's inbound rule and puts accepted messages on the bus.
+
+Error handling
+    Nothing a peer sends can stop the receive loop: a frame that does not decode (bad
+    JSON, unknown type, over the serializer's ``max_size``, wrong field types) or that the
+    inbound rule refuses is logged, counted in :class:`ProxyStats` and dropped, and the
+    loop reads the next one. A message that cannot be encoded is logged, counted and not
+    sent. The loop ends only when the connection does (:class:`ConnectionClosed`, from a
+    close in either direction, a vanished peer or a send that timed out), and
+    :meth:`ProxyLink.run` returns how it ended. Cancelling ``run`` is how a worker stops it.
+
+Logging: the first few drops of each kind are warnings, then one in a thousand, so a peer
+that floods garbage cannot flood the log as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from trio_pipe.bus.messages import BusMessage
+from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.workers.proxy.rules import decode_frame
+from trio_pipe.ws.base import ConnectionClosed, MessageSocket
+
+__all__ = ["ProxyLink", "ProxyStats"]
+
+logger = logging.getLogger(__name__)
+
+_WARN_FIRST = 10
+_WARN_EVERY = 1000
+
+
+def _loud(count: int) -> bool:
+    return count <= _WARN_FIRST or count % _WARN_EVERY == 0
+
+
+@attrs.define
+class ProxyStats:
+    """Counters of one proxy worker, over all its connections."""
+
+    connects: int = 0
+    """Connections opened (client) or served (server)."""
+    disconnects: int = 0
+    """Connections that ended other than by the worker's own stop."""
+    sent: int = 0
+    """Messages sent over the socket."""
+    received: int = 0
+    """Frames read from the socket."""
+    delivered: int = 0
+    """Decoded messages put on the local bus."""
+    dropped: int = 0
+    """Decoded messages the inbound rule refused (for example: wrong target)."""
+    decode_errors: int = 0
+    """Frames that did not decode (malformed, unknown type, oversize, ...)."""
+    encode_errors: int = 0
+    """Outbound messages that could not be encoded (not sent)."""
+
+
+class ProxyLink:
+    """The crossing between one socket and a proxy worker's bus.
+
+    Args:
+        sock: the open connection.
+        owner: the worker's name, for logs.
+        serializer: encodes outbound and decodes inbound messages.
+        accept: the inbound rule: True puts a decoded message on the bus.
+        deliver: puts a message on the bus (``bus.send``).
+        stats: counters to update (shared by the worker's connections).
+    """
+
+    def __init__(
+        self,
+        sock: MessageSocket,
+        *,
+        owner: str,
+        serializer: MessageSerializer,
+        accept: Callable[[BusMessage], bool],
+        deliver: Callable[[BusMessage], None],
+        stats: ProxyStats,
+    ) -> None:
+        self.sock = sock
+        self._owner = owner
+        self._serializer = serializer
+        self._accept = accept
+        self._deliver = deliver
+        self.stats = stats
+        self._scope: trio.CancelScope | None = None
+        self._lost: ConnectionClosed | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the connection can carry messages."""
+        return self._lost is None and self.sock.is_open
+
+    async def send(self, message: BusMessage) -> bool:
+        """Encode and send ``message``; False if it could not go (logged, counted).
+
+        A closed connection ends the receive loop, so :meth:`run` returns.
+        """
+        if self._lost is not None:
+            return False
+        try:
+            data = self._serializer.serialize(message)
+        except Exception as exc:
+            self.stats.encode_errors += 1
+            if _loud(self.stats.encode_errors):
+                logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
+            return False
+        try:
+            await self.sock.send(data)
+        except ConnectionClosed as exc:
+            self.lose(exc)
+            return False
+        self.stats.sent += 1
+        return True
+
+    def lose(self, reason: ConnectionClosed) -> None:
+        """Mark the connection lost and end the receive loop."""
+        if self._lost is None:
+            self._lost = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self) -> ConnectionClosed:
+        """Receive and deliver until the connection ends; return how it ended."""
+        sock = self.sock
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            if self._lost is not None:  # lost before the loop started
+                scope.cancel()
+            while True:
+                try:
+                    data = await sock.receive()
+                except ConnectionClosed as exc:
+                    self.lose(exc)
+                    break
+                self.stats.received += 1
+                self._handle(data)
+        self._scope = None
+        assert self._lost is not None
+        return self._lost
+
+    def _handle(self, data: bytes | str) -> None:
+        try:
+            message = decode_frame(self._serializer, data)
+        except Exception as exc:
+            # Anything the serializer raises; a bad frame must never end the loop.
+            self.stats.decode_errors += 1
+            if _loud(self.stats.decode_errors):
+                logger.warning(
+                    "proxy %r: dropped a frame that does not decode (%s: %s): %r",
+                    self._owner,
+                    type(exc).__name__,
+                    exc,
+                    data[:200],
+                )
+            return
+        if not self._accept(message):
+            self.stats.dropped += 1
+            if _loud(self.stats.dropped):
+                logger.warning(
+                    "proxy %r: dropped inbound %s with unexpected target %r",
+                    self._owner,
+                    message,
+                    message.target,
+                )
+            return
+        self.stats.delivered += 1
+        self._deliver(message)

@@ -1,0 +1,425 @@
+"""WebSocket proxy workers: a local worker talks to a worker in another process.
+
+:class:`WebSocketProxyClient` connects to a URL (trio-websocket) and
+:class:`WebSocketProxyServer` serves one accepted Starlette WebSocket (Hypercorn under
+Trio). Each forwards bus messages between its local bus and the socket by the rules in
+``workers.proxy.rules``; the crossing itself (encode, send, receive loop, counting) is a
+``workers.proxy.link.ProxyLink``. Pipecat 1.14's wire and behaviour, with the defects of
+spec §9 fixed: see docs/migrating-from-pipecat.md.
+
+Resource handling
+    The connection, its receive loop and its write watchdog are children of the worker's
+    nursery, so when the worker's ``run`` returns the socket is closed and nothing of it
+    is left. The client connects in ``on_activated`` and returns from it once connected
+    (or failed); activating it again while a connection is up (or being retried) opens
+    none. The server's proxy finishes its own ``run`` when its client leaves, so
+    per-connection proxies never pile up in the runner (the runner forgets a finished
+    worker that was added while it ran).
+
+Error handling
+    * Bad frames never stop a receive loop (``ProxyLink``): dropped, logged, counted in
+      ``proxy.stats``.
+    * A connection that ends in any way other than the worker's own stop (a normal close,
+      an abnormal one, a peer that vanished, a write that outlived ``write_timeout``, a
+      pong that did not come back) fires ``on_disconnected`` / ``on_client_disconnected``
+      exactly once for that connection. ``stop()`` closes the socket once and fires no
+      disconnect event.
+    * A failed connect is logged with the URL, reported as the worker's error message
+      (``BusWorkerErrorMessage`` for a root worker) and leaves the client alive and
+      unconnected; with ``reconnect=`` it tries again with capped exponential backoff,
+      except after a refused handshake (HTTP 4xx) or a normal close.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+from starlette.websockets import WebSocket
+
+from trio_pipe.backoff import reconnect_delays
+from trio_pipe.bus.messages import (
+    BusMessage,
+    BusWorkerRegistryMessage,
+    WorkerReadyData,
+    WorkerRegistryEntry,
+)
+from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
+from trio_pipe.workers.base import BaseWorker
+from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats
+from trio_pipe.workers.proxy.reconnect import Reconnect
+from trio_pipe.workers.proxy.rules import ClientRules, ServerRules
+from trio_pipe.ws.asgi import AsgiSocket
+from trio_pipe.ws.base import MessageSocket, watched
+from trio_pipe.ws.client import ConnectError, open_client_socket
+
+__all__ = ["WebSocketProxyClient", "WebSocketProxyServer"]
+
+logger = logging.getLogger(__name__)
+
+
+class _ProxyWorker(BaseWorker):
+    """What both proxies share: their rules, the current link, forwarding, counters."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        rules: ClientRules | ServerRules,
+        serializer: MessageSerializer | None,
+        active: bool,
+    ) -> None:
+        super().__init__(name, active=active)
+        self._rules = rules
+        self._serializer = serializer or JSONMessageSerializer()
+        self.stats = ProxyStats()
+        """Counters over all of this proxy's connections."""
+        self._link: ProxyLink | None = None
+        self._stopping = False
+        # Woken only for what it forwards or what BaseWorker handles.
+        self.bus_prefilter = self._wanted
+
+    @property
+    def remote_worker_name(self) -> str:
+        """The worker at the other end of the socket."""
+        return self._rules.remote_worker_name
+
+    def _wanted(self, message: BusMessage) -> bool:
+        return self._addressed_here(message) or self._rules.outbound(message)
+
+    def _new_link(self, sock: MessageSocket) -> ProxyLink:
+        return ProxyLink(
+            sock,
+            owner=self.name,
+            serializer=self._serializer,
+            accept=self._rules.inbound,
+            deliver=self._send,
+            stats=self.stats,
+        )
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        """Built-in handling, then forward ``message`` if the outbound rule says so."""
+        await super().on_bus_message(message)
+        link = self._link
+        if link is not None and self._rules.outbound(message):
+            await link.send(message)
+
+
+class WebSocketProxyClient(_ProxyWorker):
+    """Forwards bus messages to a worker behind a WebSocket server, and its answers back.
+
+    Sends messages targeted at ``remote_worker_name`` (whatever their source) and
+    ``forward_messages`` instances from ``local_worker_name``; accepts messages targeted
+    at ``local_worker_name``, every registry message and every ``forward_messages``
+    instance. Connects when activated (``active=False`` by default: usually an upstream
+    event activates it).
+
+    Args:
+        name: unique worker name.
+        url: the server's WebSocket URL (``ws://`` or ``wss://``).
+        remote_worker_name: the worker behind the server.
+        local_worker_name: the local worker that talks to it.
+        forward_messages: extra message types to forward from the local worker whatever
+            their target (for example ``(BusFrameMessage,)``).
+        headers: HTTP headers for the handshake (for example an ``Authorization``).
+        serializer: default :class:`~trio_pipe.serializers.JSONMessageSerializer`.
+        active: connect as soon as the worker starts.
+        reconnect: ``True`` or a :class:`~trio_pipe.workers.proxy.reconnect.Reconnect`
+            policy to reconnect after a lost connection or a failed connect; off (None)
+            by default, as in Pipecat.
+        connect_timeout: seconds for TCP connect plus handshake.
+        write_timeout: seconds one send may take before the connection is aborted.
+        ping_interval: seconds between WebSocket pings (None: no pings).
+        ping_timeout: seconds a pong may take before the connection counts as lost.
+        max_message_size: largest frame accepted from the server; a larger one closes
+            the connection (1009). Keep it above the serializer's ``max_size`` so that an
+            oversize message is dropped, not fatal.
+        message_queue_size: frames trio-websocket buffers ahead of the receive loop.
+
+    Events: ``on_connected(worker, websocket)`` when a connection opens and
+    ``on_disconnected(worker, websocket)`` once when it ends other than by ``stop()``.
+    ``websocket`` is the :class:`~trio_pipe.ws.base.MessageSocket`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        remote_worker_name: str,
+        local_worker_name: str,
+        forward_messages: tuple[type[BusMessage], ...] = (),
+        headers: dict[str, str] | None = None,
+        serializer: MessageSerializer | None = None,
+        active: bool = False,
+        reconnect: Reconnect | bool | None = None,
+        connect_timeout: float = 10.0,
+        write_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_message_size: int = 16 * 1024 * 1024,
+        message_queue_size: int = 64,
+    ) -> None:
+        super().__init__(
+            name,
+            rules=ClientRules(remote_worker_name, local_worker_name, forward_messages),
+            serializer=serializer,
+            active=active,
+        )
+        self._url = url
+        self._headers = dict(headers or {})
+        self._reconnect = Reconnect.coerce(reconnect)
+        self._socket_options: dict[str, Any] = {
+            "headers": self._headers,
+            "connect_timeout": connect_timeout,
+            "write_timeout": write_timeout,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "max_message_size": max_message_size,
+            "message_queue_size": message_queue_size,
+        }
+        self._maintaining = False  # a connection task is alive: connecting, up or retrying
+        self._attempt: trio.Event | None = None  # set when the current attempt resolved
+        self._connection_scope: trio.CancelScope | None = None
+        self._connection_done: trio.Event | None = None
+        self._register_event_handler("on_connected")
+        self._register_event_handler("on_disconnected")
+
+    @property
+    def url(self) -> str:
+        """The server's URL."""
+        return self._url
+
+    @property
+    def local_worker_name(self) -> str:
+        """The local worker whose messages come back."""
+        return self._rules.local_worker_name
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is open."""
+        return self._link is not None and self._link.is_open
+
+    @property
+    def websocket(self) -> MessageSocket | None:
+        """The open connection, if any."""
+        return self._link.sock if self._link is not None else None
+
+    # --- connecting ----------------------------------------------------------------------
+
+    async def on_activated(self, args: dict[str, Any] | None) -> None:
+        """Connect (returns once connected or failed); nothing if already connected."""
+        await super().on_activated(args)
+        if self._maintaining:
+            logger.debug(
+                "proxy %r: activated while connected or connecting; no new connection", self.name
+            )
+            return
+        self._maintaining = True
+        attempt = self._attempt = trio.Event()
+        self._connection_scope = trio.CancelScope()
+        self._connection_done = trio.Event()
+        self.start_soon(self._maintain, attempt, self._connection_scope, self._connection_done)
+        await attempt.wait()
+
+    async def _maintain(
+        self, attempt: trio.Event, scope: trio.CancelScope, done: trio.Event
+    ) -> None:
+        """Connect; with a reconnect policy, keep reconnecting until it says stop."""
+        try:
+            with scope:
+                await self._connect_and_retry(attempt)
+        finally:
+            self._maintaining = False
+            attempt.set()
+            done.set()
+
+    async def _connect_and_retry(self, attempt: trio.Event) -> None:
+        delays = None
+        retries = 0
+        while True:
+            connected, code, status = await self._connect_once(attempt)
+            attempt.set()
+            policy = self._reconnect
+            if policy is None or self._stopping:
+                return
+            if not policy.retry_after(connected=connected, close_code=code, http_status=status):
+                logger.info("proxy %r: not reconnecting to %s", self.name, self._url)
+                return
+            if connected or delays is None:
+                delays = reconnect_delays(policy.initial_delay, policy.max_delay)
+                retries = 0
+            if policy.gives_up(retries):
+                logger.error(
+                    "proxy %r: giving up on %s after %d attempts", self.name, self._url, retries
+                )
+                return
+            retries += 1
+            await trio.sleep(next(delays))
+
+    async def _connect_once(self, attempt: trio.Event) -> tuple[bool, int | None, int | None]:
+        """One connection from connect to close: (connected, close code, HTTP status)."""
+        logger.debug("proxy %r: connecting to %s", self.name, self._url)
+        try:
+            async with open_client_socket(self._url, **self._socket_options) as sock:
+                link = self._link = self._new_link(sock)
+                self.stats.connects += 1
+                logger.info("proxy %r: connected to %s", self.name, self._url)
+                attempt.set()
+                self._call_event_handler("on_connected", sock)
+                try:
+                    closed = await link.run()
+                finally:
+                    self._link = None
+        except ConnectError as exc:
+            logger.error("proxy %r: %s", self.name, exc)
+            await self.send_bus_error_message(str(exc))
+            return False, None, exc.status
+        if self._stopping:  # our own stop closed it
+            return True, closed.code, None
+        self.stats.disconnects += 1
+        logger.warning("proxy %r: connection to %s ended: %s", self.name, self._url, closed)
+        self._call_event_handler("on_disconnected", sock)
+        return True, closed.code, None
+
+    async def stop(self) -> None:
+        """Close the connection (no ``on_disconnected``) and stop the worker.
+
+        The connection task is cancelled: the socket sends its close frame (1000) and
+        drops the connection without waiting for the reply, so a stop never waits on the
+        server. When ``stop`` returns the socket is closed.
+        """
+        if self._stopped:
+            return
+        self._stopping = True
+        if self._attempt is not None:
+            self._attempt.set()
+        if self._connection_scope is not None and self._connection_done is not None:
+            self._connection_scope.cancel()
+            await self._connection_done.wait()
+        await super().stop()
+
+
+class WebSocketProxyServer(_ProxyWorker):
+    """Serves one accepted WebSocket: a remote client's worker talks to ``worker_name``.
+
+    Sends messages from ``worker_name`` targeted at ``remote_worker_name``, and
+    ``forward_messages`` instances from ``worker_name`` whatever their target; accepts
+    messages targeted at ``worker_name`` and ``forward_messages`` instances. Once
+    ``worker_name`` is ready it sends the client one ``BusWorkerRegistryMessage``, which
+    lets the client's runner register it. Finishes when the client leaves.
+
+    Create it in the ASGI endpoint's task (that is where it finds Hypercorn's connection,
+    to bound writes to a client that stops reading), add it to the runner and keep the
+    endpoint alive until it finishes::
+
+        proxy = WebSocketProxyServer("gateway-1", websocket=websocket, worker_name="worker",
+                                     remote_worker_name="voice")
+        await runner.add_workers(proxy)
+        await proxy.wait()
+
+    Args:
+        name: unique worker name (one per connection; a name is free again once its
+            proxy finished).
+        websocket: an accepted Starlette WebSocket (or a
+            :class:`~trio_pipe.ws.base.MessageSocket`, whose owner then closes it).
+        worker_name: the local worker behind this proxy.
+        remote_worker_name: the client's worker.
+        forward_messages: extra message types to forward from ``worker_name``.
+        serializer: default :class:`~trio_pipe.serializers.JSONMessageSerializer`.
+        write_timeout: seconds one send may take before the connection is aborted.
+
+    Events: ``on_client_connected(worker, websocket)`` at start and
+    ``on_client_disconnected(worker, websocket)`` once when the client leaves (awaited
+    before the proxy finishes). ``websocket`` is the object given to the constructor.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        websocket: WebSocket | MessageSocket,
+        worker_name: str,
+        remote_worker_name: str,
+        forward_messages: tuple[type[BusMessage], ...] = (),
+        serializer: MessageSerializer | None = None,
+        write_timeout: float | None = 10.0,
+    ) -> None:
+        super().__init__(
+            name,
+            rules=ServerRules(worker_name, remote_worker_name, forward_messages),
+            serializer=serializer,
+            active=True,
+        )
+        self._websocket = websocket
+        self._owns_socket = not isinstance(websocket, MessageSocket)
+        sock = (
+            websocket
+            if isinstance(websocket, MessageSocket)
+            else AsgiSocket(websocket, write_timeout=write_timeout)
+        )
+        self._server_link = self._link = self._new_link(sock)
+        self._registry_sent = False
+        self._register_event_handler("on_client_connected")
+        self._register_event_handler("on_client_disconnected")
+
+    @property
+    def worker_name(self) -> str:
+        """The local worker behind this proxy."""
+        return self._rules.worker_name
+
+    @property
+    def websocket(self) -> MessageSocket:
+        """The connection, as a :class:`~trio_pipe.ws.base.MessageSocket`."""
+        return self._server_link.sock
+
+    async def start(self) -> None:
+        """Start sequence, ``on_client_connected``, the receive loop, watch ``worker_name``."""
+        await super().start()
+        self.stats.connects += 1
+        self._call_event_handler("on_client_connected", self._websocket)
+        serving = trio.Event()
+        self.start_soon(self._serve, serving)
+        await serving.wait()  # the write watchdog runs before the first send
+        await self.watch_workers(self._rules.worker_name)
+
+    async def _serve(self, serving: trio.Event) -> None:
+        link = self._server_link
+        try:
+            if self._owns_socket:
+                async with watched(link.sock):
+                    serving.set()
+                    closed = await link.run()
+            else:
+                serving.set()
+                closed = await link.run()
+        finally:
+            serving.set()
+        if not self._stopping:  # not our own stop: the client left
+            self.stats.disconnects += 1
+            logger.info("proxy %r: client left: %s", self.name, closed)
+            await self._run_event_handler("on_client_disconnected", self._websocket)
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Close the socket (once; no disconnect event) and stop the worker."""
+        self._stopping = True
+        if self._owns_socket:
+            await self._server_link.sock.close()
+        await super().stop()
+
+    async def on_worker_ready(self, data: WorkerReadyData) -> None:
+        """Tell the client, once, that ``worker_name`` is ready."""
+        await super().on_worker_ready(data)
+        if data.worker_name != self._rules.worker_name or self._registry_sent:
+            return
+        self._registry_sent = True
+        logger.debug("proxy %r: %r ready, telling the client", self.name, data.worker_name)
+        await self._server_link.send(
+            BusWorkerRegistryMessage(
+                runner=data.runner,
+                workers=[WorkerRegistryEntry(name=self._rules.worker_name)],
+                source=self.name,
+            )
+        )
