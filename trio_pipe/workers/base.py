@@ -180,6 +180,7 @@ class BaseWorker(WorkerFamilyMixin, JobHandlingMixin, JobRequesterMixin, EventHa
         )
         self.bus_prefilter = self._addressed_here if plain else None
         self._worker_ready_handlers = collect_worker_ready_handlers(self)
+        self._watched_names: set[str] = set()  # removed from the registry on detach
         for event in _EVENTS:
             self._register_event_handler(event)
 
@@ -333,6 +334,7 @@ class BaseWorker(WorkerFamilyMixin, JobHandlingMixin, JobRequesterMixin, EventHa
             return
         pending = bus.unsubscribe(self)
         self._detached = True
+        self._unwatch_all()  # a finished worker's watches would only pile up
         # Requests queued for us but never delivered: their requesters must hear back.
         for message in pending or ():
             if isinstance(message, BusJobRequestMessage) and message.target == self._name:

@@ -41,6 +41,7 @@ class WorkerFamilyMixin:
     _registry: WorkerRegistry | None
     _child_workers: list[BaseWorker]
     _worker_ready_handlers: dict[str, Callable[..., Any]]
+    _watched_names: set[str]
 
     if TYPE_CHECKING:
 
@@ -60,7 +61,16 @@ class WorkerFamilyMixin:
         if registry is None:
             return
         for worker_name in worker_names:
+            self._watched_names.add(worker_name)
             await registry.watch(worker_name, self._on_watched_worker_ready)
+
+    def _unwatch_all(self) -> None:
+        """Remove this worker's registry watches (it finished: nothing may call it)."""
+        registry = self._registry
+        if registry is not None:
+            for worker_name in self._watched_names:
+                registry.unwatch(worker_name, self._on_watched_worker_ready)
+        self._watched_names.clear()
 
     async def _on_watched_worker_ready(self, data: WorkerReadyData) -> None:
         handler = self._worker_ready_handlers.get(data.worker_name)

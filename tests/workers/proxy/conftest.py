@@ -37,6 +37,18 @@ from trio_pipe.ws.asgi import AsgiSocket, asgi_socket
 LIMIT = 10.0
 
 
+def serving(task: trio.lowlevel.Task | None) -> bool:
+    """True for a task of a test's server (Hypercorn and the tasks it runs)."""
+    while task is not None:
+        if task.name.startswith(
+            ("hypercorn", "trio._highlevel_serve_listeners", "trio_pipe.serving")
+        ):
+            return True
+        nursery = task.parent_nursery
+        task = nursery.parent_task if nursery is not None else None
+    return False
+
+
 class Inbox:
     """A plain bus subscriber: every message goes to the test, in order."""
 

@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 import trio
-from conftest import LIMIT, Inbox
+from conftest import LIMIT, Inbox, serving
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -418,13 +418,3 @@ async def test_client_leaves_nothing_running(nursery, raw_server, live_tasks):
     assert proxy.finished and proxy.websocket is None
     left = [t.name for t in live_tasks() - before if not serving(t)]
     assert left == []
-
-
-def serving(task: trio.lowlevel.Task) -> bool:
-    """True for a task of the test's server (Hypercorn runs each connection's tasks)."""
-    while task is not None:
-        if task.name.startswith(("hypercorn", "trio._highlevel_serve_listeners")):
-            return True
-        nursery = task.parent_nursery
-        task = nursery.parent_task if nursery is not None else None
-    return False
