@@ -4,8 +4,11 @@ Hypercorn, once per protocol."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import sys
+from functools import partial
 
 import pytest
 import trio
@@ -47,3 +50,26 @@ async def test_trio_pipe_call_against_the_echo_bot(nursery: trio.Nursery, protoc
     (turn,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert turn["received_s"] == pytest.approx(0.4, abs=0.03)
     assert turn["ended_by"] == "tail_silence"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("trio_pipe.cli.serve") is None, reason="trio-pipe serve not built"
+)
+async def test_trio_pipe_call_against_trio_pipe_serve(nursery: trio.Nursery) -> None:
+    serve = [sys.executable, "-m", "trio_pipe", "serve", "--port", "0", "--protocol", "twilio"]
+    process: trio.Process = await nursery.start(
+        partial(trio.run_process, serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    )
+    assert process.stdout is not None
+    first_line = b""
+    with trio.fail_after(30):  # a hang guard, not a timing check
+        while b"\n" not in first_line:
+            first_line += await process.stdout.receive_some()
+    url = first_line.split(b"\n")[0].decode().strip()
+    argv = [sys.executable, "-m", "trio_pipe", "call", url, "--protocol", "twilio", "--json"]
+    argv += ["--tone", "0.4", "--trailing-silence", "0", "--tail-silence", "0.3"]
+    done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+    process.terminate()
+    assert done.returncode == 0, done.stderr.decode()
+    (turn,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert turn["received_s"] == pytest.approx(0.4, abs=0.03)
