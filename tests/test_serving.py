@@ -47,3 +47,15 @@ async def test_graceful_shutdown_trigger_returns():
         await nursery.start(partial(serve_asgi, echo_app, shutdown_trigger=stop.wait))
         stop.set()
     # leaving the nursery without cancelling proves serve_asgi returned by itself
+
+
+async def test_bind_failure_is_the_os_error_itself():
+    import pytest
+
+    with trio.socket.socket() as busy:
+        await busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(OSError):  # itself, not an exception group
+                await nursery.start(serve_asgi, echo_app, "127.0.0.1", port)

@@ -10,8 +10,9 @@ Resource handling
     the server should stop accepting and drain.
 
 Error handling
-    A bind failure (port in use, bad host) raises from ``nursery.start`` before anything
-    is served, so the caller never holds an address nobody listens on.
+    A bind failure (port in use, bad host) raises its ``OSError`` (not wrapped in an
+    exception group) from ``nursery.start`` before anything is served, so the caller
+    never holds an address nobody listens on.
 """
 
 from __future__ import annotations
@@ -61,9 +62,32 @@ async def serve_asgi(
     """
     config = config or hypercorn.config.Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown_trigger)
-        )
-        bound_port = int(binds[0].rsplit(":", 1)[1])
-        task_status.started(ServedApp(host=host, port=bound_port, binds=tuple(binds)))
+    started = False
+    try:
+        async with trio.open_nursery() as nursery:
+            binds: list[str] = await nursery.start(
+                partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown_trigger)
+            )
+            bound_port = int(binds[0].rsplit(":", 1)[1])
+            started = True
+            task_status.started(ServedApp(host=host, port=bound_port, binds=tuple(binds)))
+    except BaseExceptionGroup as group:
+        bind_error = _only_os_error(group)
+        if not started and bind_error is not None:
+            raise bind_error from None  # "address in use" as itself, not in a group
+        raise
+
+
+def _only_os_error(group: BaseExceptionGroup) -> OSError | None:
+    """The OSError if ``group`` (nested or not) holds exactly one exception, an OSError."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) == 1 and isinstance(leaves[0], OSError):
+        return leaves[0]
+    return None

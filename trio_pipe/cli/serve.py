@@ -1,0 +1,98 @@
+"""Serve an echo voice bot over WebSocket (audio in, the same audio out, paced).
+
+    trio-pipe serve                              # ws://127.0.0.1:8765/ws, Pipecat protobuf
+    trio-pipe serve --port 0 --protocol raw      # a free port, bare PCM16
+    trio-pipe call ws://127.0.0.1:8765/ws        # talk to it
+
+Each connection is one session: trio_pipe's FastAPIWebsocketTransport (Starlette under
+Hypercorn, on Trio) around an echo stage, ended when the client leaves. The first line
+printed is the bot's URL. Stop with Ctrl-C or SIGTERM: open sessions are closed (code
+1000) before the command exits. Binds to loopback unless --host says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from functools import partial
+
+import trio
+
+from trio_pipe.cli import CommandError
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` arguments."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (8765)")
+    parser.add_argument("--path", default="/ws", help="WebSocket path (/ws)")
+    parser.add_argument(
+        "--protocol",
+        choices=("protobuf", "raw", "twilio"),
+        default="protobuf",
+        help="wire protocol: Pipecat protobuf frames (default), raw PCM16, Twilio Media Streams",
+    )
+    parser.add_argument("--in-rate", type=int, default=16000, help="input sample rate (16000)")
+    parser.add_argument(
+        "--out-rate", type=int, default=24000, help="output sample rate; raw PCM goes out at it"
+    )
+    parser.add_argument(
+        "--session-timeout", type=float, help="end each session after this many seconds"
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="logging level (WARNING; INFO shows sessions)"
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from trio_pipe.bots.echo import echo_app
+    from trio_pipe.serving import serve_asgi
+
+    app = echo_app(
+        args.protocol,
+        path=args.path,
+        in_rate=args.in_rate,
+        out_rate=args.out_rate,
+        session_timeout=args.session_timeout,
+    )
+    bind_error: OSError | None = None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            try:
+                served = await nursery.start(partial(serve_asgi, app, args.host, args.port))
+            except OSError as exc:
+                bind_error = exc  # raised below, outside the nursery (not in a group)
+            else:
+                print(served.ws_url(args.path), flush=True)
+                print(
+                    f"echo bot ({args.protocol}, in {args.in_rate} Hz, out {args.out_rate} Hz)"
+                    "; Ctrl-C stops",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                async for _ in signals:
+                    break
+                nursery.cancel_scope.cancel()
+    if bind_error is not None:
+        reason = bind_error.strerror or str(bind_error)
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be 0..65535, got {args.port}")
+    if args.in_rate < 1 or args.out_rate < 1:
+        raise CommandError("sample rates must be positive")
+    if args.session_timeout is not None and args.session_timeout <= 0:
+        raise CommandError("--session-timeout must be positive")
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        raise CommandError(f"unknown --log-level {args.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    trio.run(_serve, args)
+    return 0
