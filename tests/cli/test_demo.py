@@ -14,6 +14,7 @@ STEPS = [
     "voice bot up",
     "client connected",
     "proxy reaches research",
+    "proxy refuses a stranger",
     "voice turn (echo)",
     "UI job group on the proxied worker",
     "client hung up",

@@ -32,6 +32,7 @@ from trio_pipe.demo.progress import Progress
 from trio_pipe.demo.report import DemoReport, StepResult, TurnFigures, pacing_errors
 from trio_pipe.serving import serve_asgi
 from trio_pipe.testing.voice import utterance_chunk
+from trio_pipe.ws.client import ConnectError, open_client_socket
 
 __all__ = ["DemoConfig", "StepFailed", "run_demo"]
 
@@ -178,6 +179,18 @@ class _Demo:
             f"'{session.proxy.name}' connected; 'research' registered on "
             f"'{session.runner.name}' from 'research-host'"
         )
+
+    async def refuse_stranger(self) -> str:
+        assert self.report.research_url is not None
+        refused_before = self.research.refused
+        try:
+            async with open_client_socket(self.report.research_url, connect_timeout=5.0):
+                pass
+        except ConnectError as exc:
+            if exc.status != 401 or self.research.refused != refused_before + 1:
+                raise StepFailed(f"refused, but not as expected: {exc}") from None
+            return "a handshake without the token got HTTP 401, and no WebSocket"
+        raise StepFailed("a client without the token was let in")
 
     async def speak(self) -> str:
         client = self.client
@@ -327,6 +340,7 @@ async def run_demo(
                 ("voice bot up", demo.start_voice_bot),
                 ("client connected", demo.connect_client),
                 ("proxy reaches research", demo.reach_research),
+                ("proxy refuses a stranger", demo.refuse_stranger),
                 ("voice turn (echo)", demo.speak),
                 ("UI job group on the proxied worker", demo.run_job_group),
                 ("client hung up", demo.hang_up_client),
