@@ -153,7 +153,7 @@ class _Demo:
         assert self.report.voice_url is not None
         self.client = client = DemoClient(self.report.voice_url, connect_timeout=5.0)
         client.response_timeout = 5.0
-        client.response_tail_silence = 0.3
+        client.response_tail_silence = 0.5  # a longer gap ends the reply
         await self.nursery.start(self._client_task, client)
         await client.send_rtvi(rtvi("client-ready", "c1", {"version": "2.2.0"}))
         ready = await client.expect(lambda e: e.get("type") == "bot-ready")
