@@ -32,12 +32,21 @@ from trio_pipe.workers.proxy import Reconnect, WebSocketProxyClient
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
 
 JSON = JSONMessageSerializer()
+BACKEND = {"name": "wsproto"}
 
 
-def client(url: str, **kwargs) -> WebSocketProxyClient:
+@pytest.fixture(autouse=True, params=["wsproto", "trio-websocket"])
+def socket_backend(request):
+    """Every client test runs on both client socket backends."""
+    BACKEND["name"] = request.param
+    return request.param
+
+
+def client(url: str, name: str = "proxy", **kwargs) -> WebSocketProxyClient:
     kwargs.setdefault("remote_worker_name", "worker")
     kwargs.setdefault("local_worker_name", "voice")
-    return WebSocketProxyClient("proxy", url=url, **kwargs)
+    kwargs.setdefault("socket_backend", BACKEND["name"])
+    return WebSocketProxyClient(name, url=url, **kwargs)
 
 
 async def frames_until(sock, sentinel_job_id: str) -> list:
@@ -394,14 +403,7 @@ async def test_reconnect_never_retries_a_refused_handshake_and_gives_up(nursery)
     policy = Reconnect(initial_delay=0.01, max_delay=0.02, max_attempts=2)
     statuses = [503] * 10
     served = await nursery.start(serve_asgi, flaky_app(statuses, accepted))
-    other = WebSocketProxyClient(
-        "other",
-        url=served.ws_url("/ws"),
-        remote_worker_name="worker",
-        local_worker_name="voice",
-        active=True,
-        reconnect=policy,
-    )
+    other = client(served.ws_url("/ws"), "other", active=True, reconnect=policy)
     await start_runner(nursery, other)
     await wait_for(lambda: not other._maintaining)
     assert len(statuses) == 10 - 3  # the first attempt and two more
@@ -418,3 +420,8 @@ async def test_client_leaves_nothing_running(nursery, raw_server, live_tasks):
     assert proxy.finished and proxy.websocket is None
     left = [t.name for t in live_tasks() - before if not serving(t)]
     assert left == []
+
+
+def test_unknown_socket_backend_is_refused():
+    with pytest.raises(ValueError, match="socket_backend"):
+        client("ws://127.0.0.1:1/ws", socket_backend="aiohttp")

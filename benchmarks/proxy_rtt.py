@@ -1,0 +1,418 @@
+"""WebSocket proxy round trips: client proxy -> server proxy -> worker and back, two processes.
+
+Workload (the same on both sides; Pipecat 1.14 runs it under ``PIPECAT_PYTHON``):
+
+* a *server* process: a runner with an echo worker ``worker`` behind a proxy endpoint
+  (ours: Starlette under Hypercorn with ``WebSocketProxyServer``; Pipecat's: FastAPI
+  under uvicorn with its ``WebSocketProxyServer``), on 127.0.0.1;
+* a *client* process: a runner with ``voice`` and a ``WebSocketProxyClient`` to it.
+  ``voice`` runs ``async with voice.job("worker", ...)`` (request, echo, response):
+  ``--sequential`` round trips one at a time (p50/p99 in µs), then ``--throughput`` jobs
+  with 50 outstanding (jobs/s).
+
+Each round starts a fresh pair of processes; rounds alternate between the two stacks, and
+the best round of each is reported with the ratios (targets: p50 <= 0.75x, jobs/s >=
+1.5x). ``--profile DIR`` writes cProfile data of our client and server processes.
+
+    python -m benchmarks.proxy_rtt [--sequential N] [--throughput N] [--rounds R] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from benchmarks._harness import best, emit, percentiles, pipecat_python, ratio
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUTSTANDING = 50
+WARMUP = 200
+
+PIPECAT_SCRIPT = r"""
+import asyncio, json, os, signal, socket, sys, time
+from loguru import logger
+logger.remove()
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from pipecat.pipeline.job_context import JobParams
+from pipecat.pipeline.job_decorator import job
+from pipecat.workers.base_worker import BaseWorker
+from pipecat.workers.proxy.websocket import WebSocketProxyClient, WebSocketProxyServer
+from pipecat.workers.runner import WorkerRunner
+
+ROLE = sys.argv[1]
+
+class Echo(BaseWorker):
+    @job(name="echo")
+    async def echo(self, message):
+        await self.send_job_response(message.job_id, message.payload)
+
+    @job(name="cpu")
+    async def cpu(self, message):
+        await self.send_job_response(message.job_id, {"cpu": time.process_time()})
+
+async def server_cpu(voice):
+    async with voice.job("worker", params=JobParams(name="cpu")) as t:
+        pass
+    return t.response["cpu"]
+
+async def server():
+    runner = WorkerRunner(name="bench-server", handle_sigint=False)
+    await runner.add_workers(Echo("worker"))
+    app = FastAPI()
+    count = 0
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket):
+        nonlocal count
+        await websocket.accept()
+        count += 1
+        proxy = WebSocketProxyServer(f"gw-{count}", websocket=websocket,
+                                     worker_name="worker", remote_worker_name="voice")
+
+        await runner.add_workers(proxy)
+        await proxy.wait()
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    tasks = [asyncio.create_task(runner.run(auto_end=False)),
+             asyncio.create_task(srv.serve(sockets=[sock]))]
+    while not srv.started:
+        await asyncio.sleep(0.01)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print(sock.getsockname()[1], flush=True)
+    await asyncio.gather(*tasks)
+
+async def one(voice, i):
+    async with voice.job("worker", params=JobParams(name="echo", payload={"i": i})) as t:
+        pass
+    assert t.response["i"] == i
+
+async def client(url, n_seq, n_tp, warmup, out):
+    runner = WorkerRunner(name="bench-client", handle_sigint=False)
+    voice = BaseWorker("voice")
+    proxy = WebSocketProxyClient("proxy", url=url, remote_worker_name="worker",
+                                 local_worker_name="voice", active=True)
+    await runner.add_workers(voice, proxy)
+    ready = asyncio.Event()
+
+    @runner.event_handler("on_ready")
+    async def on_ready(r):
+        ready.set()
+
+    run = asyncio.create_task(runner.run())
+    await ready.wait()
+    for i in range(warmup):
+        await one(voice, i)
+    samples = []
+    for i in range(n_seq):
+        t0 = time.perf_counter()
+        await one(voice, i)
+        samples.append(time.perf_counter() - t0)
+    remaining = [n_tp]
+
+    async def worker_loop():
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            await one(voice, remaining[0])
+
+    s0 = await server_cpu(voice)
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker_loop() for _ in range(out)))
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    s1 = await server_cpu(voice)
+    result = {"rtt": samples, "jobs_per_s": n_tp / elapsed,
+              "client_cpu_us": cpu / n_tp * 1e6, "server_cpu_us": (s1 - s0) / n_tp * 1e6}
+    print(json.dumps(result), flush=True)
+    os._exit(0)  # a lingering proxy would hold the runner's exit
+
+if ROLE == "server":
+    asyncio.run(server())
+else:
+    asyncio.run(client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+                       int(sys.argv[6])))
+"""
+
+
+# --- our roles (run in their own processes) ---------------------------------------------
+
+
+def _profiled(main: Any, profile: str | None) -> Any:
+    if not profile:
+        return main()
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(main)
+    finally:
+        profiler.dump_stats(profile)
+
+
+def _server_role(profile: str | None) -> None:
+    import trio
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    from trio_pipe.serving import serve_asgi
+    from trio_pipe.workers import BaseWorker, WorkerRunner, job
+    from trio_pipe.workers.proxy import WebSocketProxyServer
+
+    class Echo(BaseWorker):
+        @job(name="echo")
+        async def echo(self, message: Any) -> None:
+            await self.send_job_response(message.job_id, message.payload)
+
+        @job(name="cpu")  # the process's CPU time, so the client can measure a phase
+        async def cpu(self, message: Any) -> None:
+            await self.send_job_response(message.job_id, {"cpu": time.process_time()})
+
+    async def main() -> None:
+        runner = WorkerRunner(name="bench-server", handle_sigint=False)
+        await runner.add_workers(Echo("worker"))
+        count = 0
+        done = trio.Event()
+
+        async def endpoint(websocket: Any) -> None:
+            nonlocal count
+            await websocket.accept()
+            count += 1
+            proxy = WebSocketProxyServer(
+                f"gw-{count}", websocket=websocket, worker_name="worker", remote_worker_name="voice"
+            )
+            await runner.add_workers(proxy)
+            await proxy.wait()
+            done.set()  # one client per process: its leaving ends the run
+
+        app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+        async with trio.open_nursery() as nursery:
+            served = await nursery.start(serve_asgi, app)
+            await nursery.start(partial(runner.run, auto_end=False))
+            print(served.port, flush=True)
+            await done.wait()
+            nursery.cancel_scope.cancel()
+
+    _profiled(partial(trio.run, main), profile)
+
+
+def _client_role(
+    url: str,
+    n_seq: int,
+    n_tp: int,
+    warmup: int,
+    outstanding: int,
+    backend: str,
+    profile: str | None,
+) -> None:
+    import trio
+
+    from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner
+    from trio_pipe.workers.proxy import WebSocketProxyClient
+
+    async def one(voice: BaseWorker, i: int) -> None:
+        async with voice.job("worker", params=JobParams(name="echo", payload={"i": i})) as t:
+            pass
+        assert t.response["i"] == i
+
+    async def server_cpu(voice: BaseWorker) -> float:
+        async with voice.job("worker", params=JobParams(name="cpu")) as t:
+            pass
+        return t.response["cpu"]
+
+    async def main() -> dict[str, Any]:
+        runner = WorkerRunner(name="bench-client", handle_sigint=False)
+        voice = BaseWorker("voice")
+        proxy = WebSocketProxyClient(
+            "proxy",
+            url=url,
+            remote_worker_name="worker",
+            local_worker_name="voice",
+            active=True,
+            socket_backend=backend,
+        )
+        await runner.add_workers(voice, proxy)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runner.run)
+            for i in range(warmup):
+                await one(voice, i)
+            samples = []
+            for i in range(n_seq):
+                t0 = time.perf_counter()
+                await one(voice, i)
+                samples.append(time.perf_counter() - t0)
+            remaining = n_tp
+
+            async def loop() -> None:
+                nonlocal remaining
+                while remaining > 0:
+                    remaining -= 1
+                    await one(voice, remaining)
+
+            s0 = await server_cpu(voice)
+            t0, c0 = time.perf_counter(), time.process_time()
+            async with trio.open_nursery() as clients:
+                for _ in range(outstanding):
+                    clients.start_soon(loop)
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+            s1 = await server_cpu(voice)
+            result = {
+                "rtt": samples,
+                "jobs_per_s": n_tp / elapsed,
+                "client_cpu_us": cpu / n_tp * 1e6,
+                "server_cpu_us": (s1 - s0) / n_tp * 1e6,
+            }
+            await runner.cancel()
+        return result
+
+    print(json.dumps(_profiled(partial(trio.run, main), profile)), flush=True)
+
+
+# --- orchestration ----------------------------------------------------------------------
+
+
+def _pair(
+    server_cmd: list[str], client_cmd: list[str], client_args: list[str], timeout: float = 600
+) -> dict[str, Any]:
+    """Start a server, read its port, run a client against it, return the client's JSON."""
+    env = dict(os.environ, LOGURU_LEVEL="ERROR")
+    server = subprocess.Popen(
+        server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
+    try:
+        assert server.stdout is not None and server.stderr is not None
+        line = server.stdout.readline().strip()
+        if not line.isdigit():
+            raise RuntimeError(f"server did not start: {line!r} {server.stderr.read()[-2000:]}")
+        url = f"ws://127.0.0.1:{line}/ws"
+        client = subprocess.run(
+            [*client_cmd, url, *client_args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=timeout,
+            check=False,
+        )
+        if client.returncode != 0:
+            raise RuntimeError(f"client failed:\n{client.stderr[-3000:]}")
+        return json.loads(client.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Best round of each figure, plus every round's p50 and jobs/s (to judge the noise)."""
+    return {
+        "rtt_us": min((percentiles(r["rtt"]) for r in results), key=lambda p: p["p50"]),
+        "rtt_p50_rounds": [percentiles(r["rtt"])["p50"] for r in results],
+        "jobs_per_s": round(best(results, "jobs_per_s")),
+        "jobs_per_s_rounds": [round(r["jobs_per_s"]) for r in results],
+        "client_cpu_us_per_job": round(min(r["client_cpu_us"] for r in results), 1),
+        "server_cpu_us_per_job": round(min(r["server_cpu_us"] for r in results), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=2_000, help="round trips timed")
+    parser.add_argument("--throughput", type=int, default=10_000, help="jobs, 50 outstanding")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="500 / 2,000 jobs, one round")
+    parser.add_argument("--profile", metavar="DIR", help="cProfile our client and server")
+    parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
+    parser.add_argument(
+        "--compare-backends",
+        action="store_true",
+        help="also run our proxy client on trio-websocket (default client: wsproto)",
+    )
+    parser.add_argument("--role", choices=["server", "client"], help=argparse.SUPPRESS)
+    parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.role == "server":
+        _server_role(*args.role_args[:1] or [None])
+        return
+    if args.role == "client":
+        url, n_seq, n_tp, warmup, out, backend, *profile = args.role_args
+        numbers = int(n_seq), int(n_tp), int(warmup), int(out)
+        _client_role(url, *numbers, backend, *profile or [None])
+        return
+
+    if args.quick:
+        args.sequential, args.throughput, args.rounds = 500, 2_000, 1
+    client_args = [str(args.sequential), str(args.throughput), str(WARMUP), str(OUTSTANDING)]
+    ours = [sys.executable, "-m", "benchmarks.proxy_rtt", "--role"]
+    server_extra: list[str] = []
+    client_extra: list[str] = []
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+        server_extra = [os.path.join(os.path.abspath(args.profile), "server.prof")]
+        client_extra = [os.path.join(os.path.abspath(args.profile), "client.prof")]
+
+    def ours_with(backend: str) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            return _pair(
+                [*ours, "server", *server_extra],
+                [*ours, "client"],
+                [*client_args, backend, *client_extra],
+            )
+
+        return run
+
+    contenders: dict[str, Callable[[], dict[str, Any]]] = {"trio_pipe": ours_with("wsproto")}
+    if args.compare_backends:
+        contenders["trio_pipe_trio_websocket_client"] = ours_with("trio-websocket")
+    pc_python = None if args.ours_only else pipecat_python()
+    if pc_python:
+        script = [pc_python, "-c", PIPECAT_SCRIPT]
+        contenders["pipecat"] = partial(
+            _pair, [*script, "server"], [*script, "client"], client_args
+        )
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+    for _ in range(args.rounds):  # alternate, so machine noise hits every stack alike
+        for name, run in contenders.items():
+            results[name].append(run())
+
+    doc: dict[str, Any] = {
+        "benchmark": "proxy_rtt",
+        "sequential_round_trips": args.sequential,
+        "throughput_jobs": args.throughput,
+        "outstanding": OUTSTANDING,
+        "rounds": args.rounds,
+    }
+    for name, rounds in results.items():
+        doc[name] = _summary(rounds)
+    if "pipecat" in doc:
+        ours_s, theirs_s = doc["trio_pipe"], doc["pipecat"]
+        doc["ratio"] = {
+            "rtt_p50": ratio(ours_s["rtt_us"]["p50"], theirs_s["rtt_us"]["p50"]),
+            "rtt_p99": ratio(ours_s["rtt_us"]["p99"], theirs_s["rtt_us"]["p99"]),
+            "jobs_per_s": ratio(ours_s["jobs_per_s"], theirs_s["jobs_per_s"]),
+            "client_cpu_per_job": ratio(
+                ours_s["client_cpu_us_per_job"], theirs_s["client_cpu_us_per_job"]
+            ),
+            "server_cpu_per_job": ratio(
+                ours_s["server_cpu_us_per_job"], theirs_s["server_cpu_us_per_job"]
+            ),
+        }
+        doc["targets"] = {"rtt_p50": "<= 0.75x", "jobs_per_s": ">= 1.5x"}
+    else:
+        doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"
+    emit(doc)
+
+
+if __name__ == "__main__":
+    main()
