@@ -6,38 +6,15 @@ import hypercorn.config
 import pytest
 import trio
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
+from ws_helpers import app_with, echo
 
 from trio_pipe.serving import serve_asgi
-from trio_pipe.ws.asgi import asgi_socket
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
 from trio_pipe.ws.client import ConnectError
 from trio_pipe.ws.direct import open_direct_socket
 
 LIMIT = 30  # a hang guard, not a timing assertion
-
-
-def app_with(handler) -> Starlette:
-    async def endpoint(websocket) -> None:
-        if websocket.headers.get("x-refuse"):
-            response = PlainTextResponse("no", status_code=int(websocket.headers["x-refuse"]))
-            await websocket.send_denial_response(response)
-            return
-        await websocket.accept()
-        async with asgi_socket(websocket, write_timeout=0.5) as sock:
-            await handler(sock)
-
-    return Starlette(routes=[WebSocketRoute("/ws", endpoint)])
-
-
-async def echo(sock) -> None:
-    while True:
-        try:
-            message = await sock.receive()
-        except ConnectionClosed:
-            return
-        await sock.send(message)
 
 
 async def test_echo_bytes_text_big_messages_and_headers(nursery):

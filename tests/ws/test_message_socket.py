@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import pytest
 import trio
-from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
+from ws_helpers import app_with, echo
 
 from trio_pipe.serving import serve_asgi
-from trio_pipe.ws.asgi import asgi_socket
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
 from trio_pipe.ws.client import ConnectError, open_client_socket
-
-
-def app_with(handler) -> Starlette:
-    async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        async with asgi_socket(websocket, write_timeout=0.5) as sock:
-            await handler(sock)
-
-    return Starlette(routes=[WebSocketRoute("/ws", endpoint)])
-
-
-async def echo(sock) -> None:
-    while True:
-        try:
-            message = await sock.receive()
-        except ConnectionClosed:
-            return
-        await sock.send(message)
 
 
 async def test_echo_bytes_and_text_and_headers(nursery):

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import trio
 
 from trio_pipe.wakeup import Wakeup
 
-__all__ = ["ConnectionClosed", "MessageSocket", "WriteTimeout", "watched"]
+__all__ = ["ConnectionClosed", "MessageSocket", "WriteTimeout", "keepalive", "watched"]
 
 NORMAL_CLOSURE = 1000
 GOING_AWAY = 1001
@@ -196,6 +196,31 @@ class MessageSocket(abc.ABC):
         if self._closed is None:
             self._closed = exc
         return self._closed
+
+
+async def keepalive(
+    sock: MessageSocket,
+    ping: Callable[[int], Awaitable[object]],
+    interval: float,
+    pong_timeout: float,
+) -> None:
+    """Ping every ``interval`` s; abort ``sock`` when a pong is ``pong_timeout`` s late.
+
+    ``ping(n)`` sends the n-th ping and returns once its pong arrived; it raises
+    :class:`ConnectionClosed` when the connection is gone, which ends this.
+    """
+    serial = 0
+    while sock.is_open:
+        await trio.sleep(interval)
+        serial += 1
+        with trio.move_on_after(pong_timeout) as scope:
+            try:
+                await ping(serial)
+            except ConnectionClosed:
+                return  # closed meanwhile: the receiver reports it
+        if scope.cancelled_caught:
+            sock.abort(f"no pong within {pong_timeout:g} s")
+            return
 
 
 async def acquire_lock(lock: trio.Lock) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 import trio
 import trio_websocket
@@ -25,6 +26,7 @@ from trio_pipe.ws.base import (
     NORMAL_CLOSURE,
     ConnectionClosed,
     MessageSocket,
+    keepalive,
     watched,
 )
 
@@ -114,18 +116,13 @@ class ClientSocket(MessageSocket):
             socket.close()
 
 
-async def _keepalive(sock: ClientSocket, interval: float, pong_timeout: float) -> None:
-    """Ping every ``interval`` s; abort the connection if a pong is ``pong_timeout`` s late."""
-    while sock.is_open:
-        await trio.sleep(interval)
-        with trio.move_on_after(pong_timeout) as scope:
-            try:
-                await sock.connection.ping()
-            except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
-                return  # closed meanwhile: the reader reports it
-        if scope.cancelled_caught:
-            sock.abort(f"no pong within {pong_timeout:g} s")
-            return
+async def _ping(sock: ClientSocket, serial: int) -> None:
+    try:
+        await sock.connection.ping(serial.to_bytes(4, "big"))
+    except trio_websocket.ConnectionClosed as exc:
+        raise _closed(exc) from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc)) from None
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
@@ -179,7 +176,8 @@ async def open_client_socket(
             async with watched(ClientSocket(ws, write_timeout=write_timeout)) as sock:
                 if ping_interval is not None:
                     timeout = ping_timeout if ping_timeout is not None else ping_interval
-                    nursery.start_soon(_keepalive, sock, ping_interval, timeout)
+                    ping = partial(_ping, sock)
+                    nursery.start_soon(keepalive, sock, ping, ping_interval, timeout)
                 yield sock  # type: ignore[misc]
             nursery.cancel_scope.cancel()  # trio-websocket's reader
     except BaseExceptionGroup as group:

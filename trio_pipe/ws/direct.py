@@ -25,6 +25,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from urllib.parse import urlsplit
 
 import trio
@@ -51,6 +52,7 @@ from trio_pipe.ws.base import (
     ConnectionClosed,
     MessageSocket,
     acquire_lock,
+    keepalive,
     watched,
 )
 from trio_pipe.ws.client import ConnectError
@@ -352,30 +354,22 @@ async def open_direct_socket(
     async with trio.open_nursery() as nursery, watched(sock):
         if ping_interval is not None:
             pong_timeout = ping_timeout if ping_timeout is not None else ping_interval
-            nursery.start_soon(_keepalive, sock, ping_interval, pong_timeout)
+            ping = partial(_ping, sock)
+            nursery.start_soon(keepalive, sock, ping, ping_interval, pong_timeout)
         try:
             yield sock
         finally:
             nursery.cancel_scope.cancel()
 
 
+async def _ping(sock: DirectClientSocket, serial: int) -> None:
+    try:
+        await sock.ping(serial.to_bytes(4, "big"))
+    except LocalProtocolError:  # closing: no more pings
+        raise ConnectionClosed(sock._closing_code(), "closing") from None
+
+
 async def _discard(stream: trio.abc.Stream | None) -> None:
     if stream is not None:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
-
-
-async def _keepalive(sock: DirectClientSocket, interval: float, pong_timeout: float) -> None:
-    """Ping every ``interval`` s; abort the connection if a pong is ``pong_timeout`` s late."""
-    serial = 0
-    while sock.is_open:
-        await trio.sleep(interval)
-        serial += 1
-        with trio.move_on_after(pong_timeout) as scope:
-            try:
-                await sock.ping(serial.to_bytes(4, "big"))
-            except (ConnectionClosed, LocalProtocolError):
-                return
-        if scope.cancelled_caught:
-            sock.abort(f"no pong within {pong_timeout:g} s")
-            return
