@@ -212,6 +212,7 @@ async def test_outside_cancel_reraises_cancelled(autojump_clock, live_tasks) -> 
             scope.cancel()
     assert outcome == ["cancelled"]
     assert sock.closed
+    assert task.has_finished()
     assert live_tasks() == before
 
 

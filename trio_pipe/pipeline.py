@@ -259,6 +259,7 @@ class PipelineTask(EventHandlerMixin):
                 nursery.cancel_scope.deadline = trio.current_time() + self._cleanup_timeout
         finally:
             self._running = False
+            self._finished.set()  # also when cancelled from outside: the task has run
 
     async def _run_pipeline(self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]):
         async with trio.open_nursery() as processors:
