@@ -158,7 +158,7 @@ def _profiled(main: Any, profile: str | None) -> Any:
         profiler.dump_stats(profile)
 
 
-def _server_role(profile: str | None) -> None:
+def _server_role(profile: str | None, server: str = "hypercorn") -> None:
     import trio
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
@@ -166,6 +166,7 @@ def _server_role(profile: str | None) -> None:
     from trio_pipe.serving import serve_asgi
     from trio_pipe.workers import BaseWorker, WorkerRunner, job
     from trio_pipe.workers.proxy import WebSocketProxyServer
+    from trio_pipe.ws.direct_server import serve_direct
 
     class Echo(BaseWorker):
         @job(name="echo")
@@ -182,9 +183,8 @@ def _server_role(profile: str | None) -> None:
         count = 0
         done = trio.Event()
 
-        async def endpoint(websocket: Any) -> None:
+        async def serve_proxy(websocket: Any) -> None:
             nonlocal count
-            await websocket.accept()
             count += 1
             proxy = WebSocketProxyServer(
                 f"gw-{count}", websocket=websocket, worker_name="worker", remote_worker_name="voice"
@@ -193,9 +193,20 @@ def _server_role(profile: str | None) -> None:
             await proxy.wait()
             done.set()  # one client per process: its leaving ends the run
 
-        app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+        async def endpoint(websocket: Any) -> None:  # Starlette under Hypercorn
+            await websocket.accept()
+            await serve_proxy(websocket)
+
+        async def direct(request: Any) -> None:  # the lean server, no ASGI
+            async with request.accept() as sock:
+                await serve_proxy(sock)
+
         async with trio.open_nursery() as nursery:
-            served = await nursery.start(serve_asgi, app)
+            if server == "direct":
+                served = await nursery.start(serve_direct, direct)
+            else:
+                app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+                served = await nursery.start(serve_asgi, app)
             await nursery.start(partial(runner.run, auto_end=False))
             print(served.port, flush=True)
             await done.wait()
@@ -336,14 +347,15 @@ def main() -> None:
     parser.add_argument(
         "--compare-backends",
         action="store_true",
-        help="also run our proxy client on trio-websocket (default client: wsproto)",
+        help="also run our client on trio-websocket, and our server on ws.direct_server",
     )
     parser.add_argument("--role", choices=["server", "client"], help=argparse.SUPPRESS)
     parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.role == "server":
-        _server_role(*args.role_args[:1] or [None])
+        server, *profile = args.role_args
+        _server_role(*profile or [None], server=server)
         return
     if args.role == "client":
         url, n_seq, n_tp, warmup, out, backend, *profile = args.role_args
@@ -362,10 +374,10 @@ def main() -> None:
         server_extra = [os.path.join(os.path.abspath(args.profile), "server.prof")]
         client_extra = [os.path.join(os.path.abspath(args.profile), "client.prof")]
 
-    def ours_with(backend: str) -> Callable[[], dict[str, Any]]:
+    def ours_with(backend: str, server: str = "hypercorn") -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
             return _pair(
-                [*ours, "server", *server_extra],
+                [*ours, "server", server, *server_extra],
                 [*ours, "client"],
                 [*client_args, backend, *client_extra],
             )
@@ -375,6 +387,7 @@ def main() -> None:
     contenders: dict[str, Callable[[], dict[str, Any]]] = {"trio_pipe": ours_with("wsproto")}
     if args.compare_backends:
         contenders["trio_pipe_trio_websocket_client"] = ours_with("trio-websocket")
+        contenders["trio_pipe_direct_server"] = ours_with("wsproto", "direct")
     pc_python = None if args.ours_only else pipecat_python()
     if pc_python:
         script = [pc_python, "-c", PIPECAT_SCRIPT]
@@ -401,10 +414,10 @@ def main() -> None:
             "rtt_p50": ratio(ours_s["rtt_us"]["p50"], theirs_s["rtt_us"]["p50"]),
             "rtt_p99": ratio(ours_s["rtt_us"]["p99"], theirs_s["rtt_us"]["p99"]),
             "jobs_per_s": ratio(ours_s["jobs_per_s"], theirs_s["jobs_per_s"]),
-            "client_cpu_per_job": ratio(
+            "client_cpu_us": ratio(
                 ours_s["client_cpu_us_per_job"], theirs_s["client_cpu_us_per_job"]
             ),
-            "server_cpu_per_job": ratio(
+            "server_cpu_us": ratio(
                 ours_s["server_cpu_us_per_job"], theirs_s["server_cpu_us_per_job"]
             ),
         }

@@ -7,7 +7,7 @@ Trio stream, with no reader task.
 
 trio-websocket runs a reader task per connection that parses frames and hands each
 message to the caller through a memory channel: two task switches and a channel per
-message. Here the task that calls :meth:`DirectClientSocket.receive` reads the socket and
+message. Here the task that calls :meth:`DirectSocket.receive` reads the socket and
 runs the wsproto parser itself, so a message reaches its consumer in the task that waited
 for it. Sends build the frame with wsproto and write it under a lock. Same interface,
 errors and write watchdog as ``open_client_socket`` (``ConnectError`` when connecting,
@@ -57,7 +57,7 @@ from trio_pipe.ws.base import (
 )
 from trio_pipe.ws.client import ConnectError
 
-__all__ = ["DirectClientSocket", "open_direct_socket"]
+__all__ = ["DirectSocket", "open_direct_socket"]
 
 PROTOCOL_ERROR = 1002
 MESSAGE_TOO_BIG = 1009
@@ -65,7 +65,7 @@ _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _CANCELLED_CLOSE_TIMEOUT = 0.5
 
 
-class DirectClientSocket(MessageSocket):
+class DirectSocket(MessageSocket):
     """wsproto over a Trio stream; the receiving task parses (see the module doc)."""
 
     def __init__(
@@ -310,8 +310,8 @@ async def open_direct_socket(
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
     message_queue_size: int | None = None,
-) -> AsyncIterator[DirectClientSocket]:
-    """Connect to ``url`` and yield a :class:`DirectClientSocket`; closes it on exit.
+) -> AsyncIterator[DirectSocket]:
+    """Connect to ``url`` and yield a :class:`DirectSocket`; closes it on exit.
 
     Same arguments as :func:`~trio_pipe.ws.client.open_client_socket` (``message_queue_size``
     is accepted and ignored: there is no queue), plus ``receive_buffer_size`` (bytes read
@@ -342,7 +342,7 @@ async def open_direct_socket(
     except (OSError, trio.BrokenResourceError, RemoteProtocolError) as exc:
         await _discard(stream)
         raise ConnectError(url, getattr(exc, "strerror", None) or str(exc)) from None
-    sock = DirectClientSocket(
+    sock = DirectSocket(
         stream,
         proto,
         response_headers,
@@ -362,7 +362,7 @@ async def open_direct_socket(
             nursery.cancel_scope.cancel()
 
 
-async def _ping(sock: DirectClientSocket, serial: int) -> None:
+async def _ping(sock: DirectSocket, serial: int) -> None:
     try:
         await sock.ping(serial.to_bytes(4, "big"))
     except LocalProtocolError:  # closing: no more pings

@@ -41,7 +41,12 @@ def serving(task: trio.lowlevel.Task | None) -> bool:
     """True for a task of a test's server (Hypercorn and the tasks it runs)."""
     while task is not None:
         if task.name.startswith(
-            ("hypercorn", "trio._highlevel_serve_listeners", "trio_pipe.serving")
+            (
+                "hypercorn",
+                "trio._highlevel_serve_listeners",
+                "trio_pipe.serving",
+                "trio_pipe.ws.direct_server",
+            )
         ):
             return True
         nursery = task.parent_nursery
