@@ -28,6 +28,7 @@ def test_ratios_are_oriented_so_bigger_is_better():
     ]
     table = markdown(rows)
     assert "| bus | latency_p50 | 0.50 | 2.00x better |" in table
+    assert "about even" in markdown([("x", "ops_per_s", 1.01, 1.01)])
 
 
 def test_runs_scripts_and_writes_results(tmp_path, monkeypatch, capsys):

@@ -144,7 +144,12 @@ def markdown(rows: list[tuple[str, str, float, float]], *, quick: bool = False) 
         "| --- | --- | ---: | --- |",
     ]
     for name, metric, value, speedup in rows:
-        reading = f"{speedup:.2f}x better" if speedup >= 1 else f"{1 / speedup:.2f}x worse"
+        if 0.97 <= speedup <= 1.03:
+            reading = "about even"
+        elif speedup > 1:
+            reading = f"{speedup:.2f}x better"
+        else:
+            reading = f"{1 / speedup:.2f}x worse"
         lines.append(f"| {name} | {metric} | {value:.2f} | {reading} |")
     if not rows:
         lines.append("| (no ratios: Pipecat was not measured) | | | |")
