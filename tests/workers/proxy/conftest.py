@@ -37,6 +37,13 @@ from trio_pipe.ws.asgi import AsgiSocket, asgi_socket
 LIMIT = 10.0
 
 
+async def wait_for(predicate) -> None:
+    """Wait until ``predicate()`` holds: what it watches moves with real socket I/O."""
+    with trio.fail_after(LIMIT):
+        while not predicate():  # noqa: ASYNC110 (nothing to wait on but the state)
+            await trio.sleep(0.005)
+
+
 def serving(task: trio.lowlevel.Task | None) -> bool:
     """True for a task of a test's server (Hypercorn and the tasks it runs)."""
     while task is not None:

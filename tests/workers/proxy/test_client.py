@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 import trio
-from conftest import LIMIT, Inbox, serving
+from conftest import LIMIT, Inbox, serving, wait_for
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -62,13 +62,6 @@ async def frames_until(sock, sentinel_job_id: str) -> list:
 
 def sentinel(job_id: str = "sentinel") -> BusJobRequestMessage:
     return BusJobRequestMessage(job_id=job_id, source="voice", target="worker")
-
-
-async def wait_for(predicate) -> None:
-    """Wait until ``predicate()`` holds: what it watches moves with real socket I/O."""
-    with trio.fail_after(LIMIT):
-        while not predicate():  # noqa: ASYNC110 (nothing to wait on but the state)
-            await trio.sleep(0.005)
 
 
 # --- P1: connecting ----------------------------------------------------------------------

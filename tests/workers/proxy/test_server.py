@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from conftest import LIMIT, Inbox
+from conftest import LIMIT, Inbox, wait_for
 from worker_helpers import record_events
 
 from trio_pipe.bus.messages import (
@@ -58,13 +58,6 @@ async def receive(sock, cls=object):
             message = JSON.deserialize(await sock.receive())
             if isinstance(message, cls):
                 return message
-
-
-async def wait_for(predicate) -> None:
-    """Wait until ``predicate()`` holds: what it watches moves with real socket I/O."""
-    with trio.fail_after(LIMIT):
-        while not predicate():  # noqa: ASYNC110 (nothing to wait on but the state)
-            await trio.sleep(0.005)
 
 
 # --- P9: start -------------------------------------------------------------------------
