@@ -58,6 +58,38 @@ def test_long_stall_is_forgiven_beyond_the_catch_up_bound() -> None:
     assert [round(b - a, 9) for a, b in itertools.pairwise(times[8:])] == [0.04] * 3
 
 
+def live(pacer: Pacer, arrivals: list[float]) -> list[float]:
+    """Send times of chunks arriving at ``arrivals`` one by one (live audio): a writer
+    that sleeps after each write as the pacer says; a chunk is backlog when it arrived
+    before the writer was free."""
+    sent: list[float] = []
+    free = 0.0
+    for arrival in arrivals:
+        now = max(arrival, free)
+        sent.append(round(now, 9))
+        free = max(now, pacer.after_write(now, backlog=arrival < free))
+    return sent
+
+
+def test_live_audio_late_within_the_window_adds_no_lasting_latency() -> None:
+    """An echo's chunks come one at a time; one held up 70 ms must not hold back every
+    later chunk (restarting the clock there, as Pipecat does, delays each by 30 ms)."""
+    grid = [round(0.04 * k, 9) for k in range(12)]
+    arrivals = [*grid[:4], grid[4] + 0.07, *grid[5:]]
+    sent = live(Pacer(0.04), arrivals)
+    assert sent[:4] == grid[:4] and sent[4] == arrivals[4]
+    assert sent[5] == arrivals[4]  # arrived during the stall: right behind it
+    assert sent[6:] == grid[6:]  # back on time: no lasting latency
+    pipecat = live(Pacer(0.04, max_catch_up=0), arrivals)
+    assert all(round(p - g, 9) == 0.03 for p, g in zip(pipecat[6:], grid[6:], strict=True))
+
+
+def test_live_pause_beyond_the_window_restarts_the_clock() -> None:
+    pacer = Pacer(0.04)
+    sent = live(pacer, [0.0, 0.04, 0.08, 0.5, 0.5, 0.5])
+    assert sent[3:] == [0.5, 0.5, 0.54]  # T40's shape after a real pause
+
+
 def test_zero_catch_up_behaves_like_pipecat() -> None:
     times = schedule(Pacer(0.04, max_catch_up=0), 8, stall={4: 0.2})
     assert times[4:7] == [0.32, 0.32, 0.36]  # restarted: the stall is kept as latency

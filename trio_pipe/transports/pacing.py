@@ -6,9 +6,11 @@ output asks :meth:`Pacer.after_write` until when to sleep:
 
 * on schedule (``next_send`` is in the future): sleep until ``next_send``, then move it
   one interval on: writes stay on an absolute grid, so sleep overshoot never drifts;
-* the first write, after an idle gap (the audio queue ran empty) or after
+* the first write, after an idle gap (the audio queue ran empty and the write is later
+  than the catch-up window, ``(max_catch_up + 1)`` intervals past its place) or after
   :meth:`Pacer.reset`: no sleep and the clock restarts at ``now + interval`` (Pipecat's
-  rule): the first two chunks of a burst leave back to back, with no catch-up burst;
+  rule): the first two chunks of a burst leave back to back, with no catch-up burst. A
+  shorter gap is treated as lateness (below): for live audio it is arrival jitter;
 * late while audio was waiting (the loop was held up under load): keep the schedule, so
   a short stall does not become permanent extra latency as it does in Pipecat, but never
   fall more than ``max_catch_up`` intervals behind: at most that many chunks go out back
@@ -67,9 +69,16 @@ class Pacer:
         if next_send is not None and next_send > now:
             self._next_send = next_send + interval
             return next_send
-        if next_send is None or not backlog:
+        if next_send is None or (
+            not backlog and now - next_send >= (self.max_catch_up + 1) * interval
+        ):
             self._next_send = now + interval
             return now
+        # Late, with audio waiting or with a queue that ran empty for less than the
+        # catch-up window: keep the grid. A live stream (an echo, audio relayed from a
+        # peer) empties the queue before every chunk, so restarting on each late chunk
+        # would push the grid later at every hiccup and hold every later chunk back by
+        # it: latency that only ever grows (Pipecat's lag past 1 s under load).
         # Late with audio waiting: stay on the grid, within the catch-up bound.
         floor = now + interval - self.max_catch_up * interval
         self._next_send = max(next_send + interval, floor)
