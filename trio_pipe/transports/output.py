@@ -33,6 +33,7 @@ Error handling
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -137,6 +138,7 @@ class BaseOutputTransport(TransportHalf):
         self._audio_scope: trio.CancelScope | None = None
         self._audio_done: trio.Event | None = None
         self._sleep_scope: trio.CancelScope | None = None
+        self._pace_until = -math.inf  # the next item waits until then (lazy pacing)
         self._backlog = False
         self._send_lock = trio.Lock()
         self._started = False
@@ -314,6 +316,7 @@ class BaseOutputTransport(TransportHalf):
             await self._write_frame(frame)
             if self._pacer is not None:
                 self._pacer.reset()
+            self._pace_until = -math.inf
             if self._sleep_scope is not None:
                 self._sleep_scope.cancel()  # new audio must not wait out the old chunk
 
@@ -329,14 +332,21 @@ class BaseOutputTransport(TransportHalf):
                     while not queue:
                         handled = 0
                         await self._queue_ready.park()
+                    # The pacing wait of the last write, taken only now: audio that
+                    # comes live, one chunk at a time, is usually later than it, so no
+                    # timer at all (a sleep costs a cancel scope and an exception).
+                    waited = await self._wait_pace()
+                    if not queue:
+                        continue  # an interruption emptied it meanwhile
                     frame = queue.popleft()
                     if isinstance(frame, EndFrame):
                         await self._write_end_silence()
+                        await self._wait_pace()
                         return
                     if isinstance(frame, OutputAudioRawFrame):
                         if not frame.audio:
                             continue
-                        self._backlog = not idle
+                        self._backlog = waited or not idle
                         if await self._write_audio_bounded(frame):
                             await self.push_frame(frame)
                     elif isinstance(frame, OutputTransportMessageFrame):
@@ -409,16 +419,22 @@ class BaseOutputTransport(TransportHalf):
         """Hook for other frames leaving the audio queue, after the audio before them."""
 
     async def _pace(self) -> None:
+        """Note when the next item may leave (the audio loop waits before taking it)."""
         pacer = self._pacer
         if pacer is None:
             return
-        now = trio.current_time()
-        until = pacer.after_write(now, backlog=self._backlog)
-        if until > now:
-            with trio.CancelScope() as scope:  # an interruption may cut the wait short
-                self._sleep_scope = scope
-                await trio.sleep_until(until)
-            self._sleep_scope = None
+        self._pace_until = pacer.after_write(trio.current_time(), backlog=self._backlog)
+
+    async def _wait_pace(self) -> bool:
+        """Sleep until the pacing schedule lets the next item go; True if it had to."""
+        until = self._pace_until
+        if until <= trio.current_time():
+            return False
+        with trio.CancelScope() as scope:  # an interruption may cut the wait short
+            self._sleep_scope = scope
+            await trio.sleep_until(until)
+        self._sleep_scope = None
+        return True
 
     def _connected(self) -> bool:
         writer = self._writer
