@@ -21,11 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from trio_pipe.frames import CancelFrame, EndFrame, Frame, StartFrame
+from trio_pipe.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+)
 from trio_pipe.processors import FrameDirection
 from trio_pipe.ws.base import ConnectionClosed, MessageSocket, WriteTimeout
 
 if TYPE_CHECKING:
+    from trio_pipe.transports.input import BaseInputTransport
     from trio_pipe.transports.output import BaseOutputTransport
 
 __all__ = [
@@ -180,6 +188,11 @@ class SocketConnection:
         self._closing = True
         await sock.close(timeout=self.close_timeout)
 
+    @property
+    def can_abort(self) -> bool:
+        """True if an abort closes the TCP socket under a blocked write."""
+        return bool(getattr(self._sock, "can_abort", self._sock is not None))
+
     def abort(self, reason: str) -> None:
         """Drop the connection now, without a close handshake; the receive loop ends."""
         if self._sock is not None:
@@ -230,11 +243,38 @@ class WebsocketOutputMixin(_HalfMixin):
     """
 
     async def _send_payload(self: Any, payload: str | bytes, *, audio: bool) -> bool:
-        ok = await super()._send_payload(payload, audio=audio)  # type: ignore[misc]
+        out: BaseOutputTransport = self
+        if audio and out._packetizer is not None:
+            ok = await super()._send_payload(payload, audio=audio)  # type: ignore[misc]
+        elif not out._connected():
+            return False
+        else:
+            # The socket serializes sends and bounds each one with its watchdog (which
+            # also works under Hypercorn's shielded writes), so the base's lock and
+            # deadline around it would only add cost on every audio chunk.
+            try:
+                ok = await self._connection.send(payload)
+            except trio.Cancelled:
+                out._unusable = True  # part of a message may be on the wire
+                raise
         if not ok and self._connection.write_timed_out:
-            out: BaseOutputTransport = self
             await out._write_timed_out(out.params.audio_out_write_timeout_secs)
         return ok
+
+    async def _write_audio_bounded(self: Any, frame: OutputAudioRawFrame) -> bool:
+        # The socket's watchdog bounds the send (pacing waits happen outside writes), so
+        # the base's deadline around each chunk is not needed here, unless the socket
+        # cannot abort a blocked write (an ASGI server other than Hypercorn).
+        out: BaseOutputTransport = self
+        if not self._connection.can_abort:
+            return await super()._write_audio_bounded(frame)  # type: ignore[misc]
+        if out._unusable:
+            return False
+        try:
+            return await out.write_audio_frame(frame)
+        except Exception:
+            logger.exception("%s: error writing %s", self, frame)
+            return False
 
     async def on_write_timeout(self) -> None:
         """The peer stopped reading: drop the connection, which ends the session."""
@@ -242,4 +282,19 @@ class WebsocketOutputMixin(_HalfMixin):
 
 
 class WebsocketInputMixin(_HalfMixin):
-    """For a :class:`BaseInputTransport` reading from a :class:`SocketConnection`."""
+    """For a :class:`BaseInputTransport` reading from a :class:`SocketConnection`.
+
+    Without an input filter, received audio is pushed on from the receive loop itself:
+    the audio path's queue and loop exist to keep a slow filter from holding up the
+    receive loop, and with no filter there is nothing to wait for (pushing to the next
+    processor never blocks). That saves a queue hop and a task switch per audio message,
+    the transport's most frequent one, and keeps audio in arrival order with the rest.
+    """
+
+    async def push_audio_frame(self: Any, frame: InputAudioRawFrame) -> None:
+        """Push received audio on directly when there is no filter (see the class)."""
+        inp: BaseInputTransport = self
+        if inp._audio_send is None or inp.params.audio_in_filter is not None:
+            await super().push_audio_frame(frame)  # type: ignore[misc]
+        elif inp.params.audio_in_passthrough:
+            await inp.push_frame(frame)
