@@ -400,10 +400,18 @@ class BaseOutputTransport(TransportHalf):
         if not self._connected():
             return False
         channels = self._params.audio_out_channels
-        audio = frame.audio
-        if self._add_wav:
-            audio = add_wav_header(audio, self._rate, channels)
-        out = OutputAudioRawFrame(audio=audio, sample_rate=self._rate, num_channels=channels)
+        if (
+            type(frame) is OutputAudioRawFrame
+            and not self._add_wav
+            and frame.sample_rate == self._rate
+            and frame.num_channels == channels
+        ):
+            out = frame  # already what would be rebuilt (the usual chunk): save a frame
+        else:
+            audio = frame.audio
+            if self._add_wav:
+                audio = add_wav_header(audio, self._rate, channels)
+            out = OutputAudioRawFrame(audio=audio, sample_rate=self._rate, num_channels=channels)
         if not await self._write_frame(out):
             return False
         await self._pace()
