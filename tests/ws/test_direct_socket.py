@@ -7,7 +7,7 @@ import pytest
 import trio
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
-from ws_helpers import app_with, echo
+from socket_helpers import app_with, echo
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout

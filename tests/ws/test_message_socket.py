@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from ws_helpers import app_with, echo
+from socket_helpers import app_with, echo
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
