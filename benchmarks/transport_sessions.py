@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -135,7 +136,17 @@ def measure(server_argv: list[str], n: int, seconds: float) -> dict[str, Any]:
         server.kill()
         server.wait()
     run["keeps_up"] = keeps_up(run)
+    run["loadavg_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine
     return run
+
+
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The least disturbed of several runs at one N: one that kept up, else the one with
+    the smallest lag growth (the machine is shared; noise only ever makes a run worse)."""
+    kept = [r for r in runs if r["keeps_up"]]
+    pool = kept or runs
+    best = min(pool, key=lambda r: (r["gap_p99_ms"], r["lag_growth_ms"]))
+    return {**best, "rounds": len(runs)}
 
 
 def largest_kept_up(runs: list[dict[str, Any]]) -> int:
@@ -149,6 +160,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="stream length per run")
     parser.add_argument("--quick", action="store_true", help="4 s runs at 20, 40 and 60")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs per N and server, alternating; best kept"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.seconds = [20, 40, 60], 4.0
@@ -156,11 +170,17 @@ def main() -> None:
     ours: list[dict[str, Any]] = []
     theirs: list[dict[str, Any]] = []
     for n in sorted(args.sessions):
-        ours.append(measure(OURS_SERVER, n, args.seconds))
-        print(f"[transport_sessions] trio_pipe N={n}: {ours[-1]}", file=sys.stderr)
-        if python is not None:
-            theirs.append(measure([python, "-c", PIPECAT_SERVER], n, args.seconds))
-            print(f"[transport_sessions] pipecat N={n}: {theirs[-1]}", file=sys.stderr)
+        mine_n: list[dict[str, Any]] = []
+        theirs_n: list[dict[str, Any]] = []
+        for _ in range(max(1, args.rounds)):
+            mine_n.append(measure(OURS_SERVER, n, args.seconds))
+            print(f"[transport_sessions] trio_pipe N={n}: {mine_n[-1]}", file=sys.stderr)
+            if python is not None:
+                theirs_n.append(measure([python, "-c", PIPECAT_SERVER], n, args.seconds))
+                print(f"[transport_sessions] pipecat N={n}: {theirs_n[-1]}", file=sys.stderr)
+        ours.append(best_of(mine_n))
+        if theirs_n:
+            theirs.append(best_of(theirs_n))
     doc: dict[str, Any] = {
         "benchmark": "transport_sessions",
         "workload": (
