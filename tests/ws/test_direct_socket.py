@@ -5,9 +5,9 @@ from __future__ import annotations
 import hypercorn.config
 import pytest
 import trio
+from socket_helpers import app_with, echo
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
-from socket_helpers import app_with, echo
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
