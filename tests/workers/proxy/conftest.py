@@ -28,63 +28,11 @@ from starlette.websockets import WebSocket
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # worker_helpers
 
-from trio_pipe.bus.messages import BusMessage
+from tests.workers.proxy.proxy_helpers import LIMIT, Inbox, serving, wait_for  # noqa: F401
 from trio_pipe.serving import serve_asgi
 from trio_pipe.workers import BaseWorker, WorkerRunner
 from trio_pipe.workers.proxy import WebSocketProxyServer, accept_proxy_websocket
 from trio_pipe.ws.asgi import AsgiSocket, asgi_socket
-
-LIMIT = 10.0
-
-
-async def wait_for(predicate) -> None:
-    """Wait until ``predicate()`` holds: what it watches moves with real socket I/O."""
-    with trio.fail_after(LIMIT):
-        while not predicate():  # noqa: ASYNC110 (nothing to wait on but the state)
-            await trio.sleep(0.005)
-
-
-def serving(task: trio.lowlevel.Task | None) -> bool:
-    """True for a task of a test's server (Hypercorn and the tasks it runs)."""
-    while task is not None:
-        if task.name.startswith(
-            (
-                "hypercorn",
-                "trio._highlevel_serve_listeners",
-                "trio_pipe.serving",
-                "trio_pipe.ws.direct_server",
-            )
-        ):
-            return True
-        nursery = task.parent_nursery
-        task = nursery.parent_task if nursery is not None else None
-    return False
-
-
-class Inbox:
-    """A plain bus subscriber: every message goes to the test, in order."""
-
-    def __init__(self, name: str = "inbox") -> None:
-        self.name = name
-        self.seen: list[BusMessage] = []
-        self._send, self._receive = trio.open_memory_channel[BusMessage](math.inf)
-
-    def accepts_bus_message(self, message: BusMessage) -> bool:
-        return True
-
-    async def on_bus_message(self, message: BusMessage) -> None:
-        self.seen.append(message)
-        self._send.send_nowait(message)
-
-    async def next_of(self, cls: type | tuple[type, ...]) -> Any:
-        with trio.fail_after(LIMIT):
-            while True:
-                message = await self._receive.receive()
-                if isinstance(message, cls):
-                    return message
-
-    def of(self, cls: type | tuple[type, ...]) -> list[Any]:
-        return [m for m in self.seen if isinstance(m, cls)]
 
 
 @attrs.define

@@ -7,12 +7,12 @@ from functools import partial
 
 import pytest
 import trio
-from conftest import LIMIT, Inbox, serving, wait_for
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from worker_helpers import record_events, start_runner
 
+from tests.workers.proxy.proxy_helpers import LIMIT, Inbox, serving, wait_for
 from trio_pipe.bus.bus import LocalBus
 from trio_pipe.bus.messages import (
     BusActivateWorkerMessage,

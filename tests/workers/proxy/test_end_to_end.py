@@ -9,8 +9,8 @@ both runners' ``run`` return cleanly when cancelled, leaving nothing running.
 from __future__ import annotations
 
 import trio
-from conftest import LIMIT, serving
 
+from tests.workers.proxy.proxy_helpers import LIMIT, serving
 from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner, job
 from trio_pipe.workers.proxy import WebSocketProxyClient
 

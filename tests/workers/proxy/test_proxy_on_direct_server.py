@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import partial
 
 import trio
-from conftest import LIMIT, serving
 
+from tests.workers.proxy.proxy_helpers import LIMIT, serving
 from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner, job
 from trio_pipe.workers.proxy import WebSocketProxyClient, WebSocketProxyServer, check_handshake
 from trio_pipe.ws.client import ConnectError

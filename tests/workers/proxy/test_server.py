@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 import trio
-from conftest import LIMIT, Inbox, wait_for
 from worker_helpers import record_events
 
+from tests.workers.proxy.proxy_helpers import LIMIT, Inbox, wait_for
 from trio_pipe.bus.messages import (
     BusFrameMessage,
     BusJobRequestMessage,
@@ -174,7 +174,7 @@ async def test_p12_client_leaving_fires_the_event_once_and_the_proxy_finishes(ma
     await wait_for(lambda: app.runner.get_worker(proxy.name) is None)  # forgotten
 
 
-async def test_p8_stop_closes_once_normally_without_a_disconnect_event(make_proxy_app):
+async def test_p8_stop_closes_once_going_away_without_a_disconnect_event(make_proxy_app):
     closes: list[dict] = []
 
     def spy(proxy):
@@ -196,7 +196,7 @@ async def test_p8_stop_closes_once_normally_without_a_disconnect_event(make_prox
         await proxy.stop()
         with pytest.raises(ConnectionClosed) as info, trio.fail_after(LIMIT):
             await sock.receive()
-        assert info.value.code == 1000
+        assert info.value.code == 1001  # going away: a reconnecting client tries again
         await proxy.wait()
     await trio.sleep(0.05)
     assert len(closes) == 1 and proxy.log == []

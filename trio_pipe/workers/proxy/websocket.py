@@ -51,7 +51,7 @@ from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats
 from trio_pipe.workers.proxy.reconnect import Reconnect
 from trio_pipe.workers.proxy.rules import ClientRules, ServerRules
 from trio_pipe.ws.asgi import AsgiSocket
-from trio_pipe.ws.base import MessageSocket, watched
+from trio_pipe.ws.base import GOING_AWAY, MessageSocket, watched
 from trio_pipe.ws.client import ConnectError, open_client_socket
 from trio_pipe.ws.direct import open_direct_socket
 
@@ -415,10 +415,15 @@ class WebSocketProxyServer(_ProxyWorker):
         await self.stop()
 
     async def stop(self) -> None:
-        """Close the socket (once; no disconnect event) and stop the worker."""
+        """Close the socket (once; no disconnect event) and stop the worker.
+
+        The close code is 1001 (going away): this side is shutting down, not ending the
+        conversation, so a client with a reconnect policy tries again (it does not after
+        1000). When the client left first, the socket is already closed and nothing is sent.
+        """
         self._stopping = True
         if self._owns_socket:
-            await self._server_link.sock.close()
+            await self._server_link.sock.close(GOING_AWAY, "server going away")
         await super().stop()
 
     async def on_worker_ready(self, data: WorkerReadyData) -> None:
