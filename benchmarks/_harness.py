@@ -13,7 +13,8 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 
@@ -98,3 +99,34 @@ def emit(document: dict[str, Any]) -> None:
     """Print the benchmark's JSON document."""
     json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+async def timed_round_trips(
+    one: Callable[[int], Awaitable[Any]], count: int, warmup: int
+) -> list[float]:
+    """Await ``one(i)`` ``warmup`` times untimed, then ``count`` times; each duration (s)."""
+    for i in range(warmup):
+        await one(i)
+    samples = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        await one(i)
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+async def saturate(one: Callable[[int], Awaitable[Any]], count: int, outstanding: int) -> None:
+    """Await ``one(i)`` ``count`` times with ``outstanding`` calls in flight at once."""
+    import trio  # only the trio_pipe side runs this; the Pipecat side never imports it
+
+    remaining = count
+
+    async def client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await one(remaining)
+
+    async with trio.open_nursery() as clients:
+        for _ in range(outstanding):
+            clients.start_soon(client)

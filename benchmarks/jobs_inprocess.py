@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any
 
 import trio
@@ -36,6 +37,8 @@ from benchmarks._harness import (
     pipecat_python,
     ratio,
     run_pipecat,
+    saturate,
+    timed_round_trips,
 )
 from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner, job
 
@@ -161,25 +164,10 @@ async def _session(mode: str, n_seq: int, n_tp: int) -> dict[str, Any]:
     async with trio.open_nursery() as nursery:
         await nursery.start(runner.run)
         if mode == "speed":
-            for i in range(WARMUP):
-                await _one(requester, i)
-            samples = []
-            for i in range(n_seq):
-                t0 = time.perf_counter()
-                await _one(requester, i)
-                samples.append(time.perf_counter() - t0)
-            remaining = n_tp
-
-            async def client() -> None:
-                nonlocal remaining
-                while remaining > 0:
-                    remaining -= 1
-                    await _one(requester, remaining)
-
+            one = partial(_one, requester)
+            samples = await timed_round_trips(one, n_seq, WARMUP)
             t0 = time.perf_counter()
-            async with trio.open_nursery() as clients:
-                for _ in range(OUTSTANDING):
-                    clients.start_soon(client)
+            await saturate(one, n_tp, OUTSTANDING)
             out = {"rtt": samples, "jobs_per_s": n_tp / (time.perf_counter() - t0)}
         else:
             before = _sizes(runner, requester, worker)

@@ -29,7 +29,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from benchmarks._harness import best, emit, percentiles, pipecat_python, ratio
+from benchmarks._harness import (
+    best,
+    emit,
+    percentiles,
+    pipecat_python,
+    ratio,
+    saturate,
+    timed_round_trips,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTSTANDING = 50
@@ -253,26 +261,11 @@ def _client_role(
         await runner.add_workers(voice, proxy)
         async with trio.open_nursery() as nursery:
             await nursery.start(runner.run)
-            for i in range(warmup):
-                await one(voice, i)
-            samples = []
-            for i in range(n_seq):
-                t0 = time.perf_counter()
-                await one(voice, i)
-                samples.append(time.perf_counter() - t0)
-            remaining = n_tp
-
-            async def loop() -> None:
-                nonlocal remaining
-                while remaining > 0:
-                    remaining -= 1
-                    await one(voice, remaining)
-
+            job = partial(one, voice)
+            samples = await timed_round_trips(job, n_seq, warmup)
             s0 = await server_cpu(voice)
             t0, c0 = time.perf_counter(), time.process_time()
-            async with trio.open_nursery() as clients:
-                for _ in range(outstanding):
-                    clients.start_soon(loop)
+            await saturate(job, n_tp, outstanding)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
             s1 = await server_cpu(voice)
             result = {
