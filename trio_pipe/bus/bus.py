@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Protocol, runtime_checkable
 
 import trio
 
@@ -61,28 +60,41 @@ logger = logging.getLogger(__name__)
 _YIELD_EVERY = 128
 
 
-@runtime_checkable
-class BusSubscriber(Protocol):
-    """What the bus needs from a subscriber (workers and runners are subscribers)."""
+class BusSubscriber:
+    """Base class (or duck type) for whatever receives bus messages, as in Pipecat.
+
+    Subclass it and override ``name`` and :meth:`on_bus_message`; the inherited
+    :meth:`accepts_bus_message` takes everything. Workers and runners are subscribers.
+    Any object with ``name`` and ``on_bus_message`` may subscribe without inheriting;
+    ``accepts_bus_message`` is then optional too.
+    """
 
     @property
     def name(self) -> str:
-        """Unique name on the bus."""
-        ...
+        """Unique name on the bus (override)."""
+        raise NotImplementedError(f"{type(self).__name__} must define a name")
 
     def accepts_bus_message(self, message: BusMessage) -> bool:
-        """Return False to drop ``message`` for this subscriber (asked at dispatch)."""
-        ...
+        """Return False to drop ``message`` for this subscriber (asked at dispatch).
+
+        It must return a bool: anything else is logged as an error of this subscriber
+        and counted in :attr:`WorkerBus.handler_errors` (the message is not delivered).
+        """
+        return True
 
     async def on_bus_message(self, message: BusMessage) -> None:
-        """Handle one message."""
-        ...
+        """Handle one message (override)."""
+
+
+def _accept_all(message: BusMessage) -> bool:
+    return True
 
 
 class _Subscription:
     """One subscriber's two lanes and the two tasks that empty them."""
 
     __slots__ = (
+        "accepts",
         "bus",
         "data",
         "data_ready",
@@ -106,10 +118,23 @@ class _Subscription:
         self.scope: trio.CancelScope | None = None
         self.warned = False
         self.prefilter = getattr(subscriber, "bus_prefilter", None)
+        # A duck-typed subscriber may leave the filter out: it then takes everything.
+        self.accepts = getattr(subscriber, "accepts_bus_message", None) or _accept_all
 
     def push(self, message: BusMessage) -> None:
-        if self.prefilter is not None and not self.prefilter(message):
-            return
+        if self.prefilter is not None:
+            wanted = self.prefilter(message)
+            if wanted is not True:
+                if wanted is False:
+                    return
+                # Not a bool: report it and let the dispatch-time filter decide.
+                self.bus.handler_errors += 1
+                logger.error(
+                    "bus subscriber %r: bus_prefilter returned %s, not a bool, for %s",
+                    self.subscriber.name,
+                    type(wanted).__name__,
+                    message,
+                )
         if isinstance(message, BusSystemMessage):
             self.system.append(message)
             self.system_ready.wake()
@@ -140,7 +165,7 @@ class _Subscription:
         system = self.system
         while True:
             while system:
-                await self.bus._dispatch(self.subscriber, system.popleft())
+                await self.bus._dispatch(self, system.popleft())
             self.system_idle.wake()
             await self.system_ready.park()
 
@@ -153,7 +178,7 @@ class _Subscription:
                     # Queued system messages go first; the router wakes us once they are done.
                     await self.system_idle.park()
                     continue
-                await self.bus._dispatch(self.subscriber, data.popleft())
+                await self.bus._dispatch(self, data.popleft())
                 handled += 1
                 if handled >= _YIELD_EVERY:
                     handled = 0
@@ -254,10 +279,17 @@ class WorkerBus:
         it started. The tasks are stopped with the bus. The in-process bus starts nothing.
         """
 
-    async def _dispatch(self, subscriber: BusSubscriber, message: BusMessage) -> None:
+    async def _dispatch(self, subscription: _Subscription, message: BusMessage) -> None:
+        subscriber = subscription.subscriber
         try:
-            if subscriber.accepts_bus_message(message):
+            accepted = subscription.accepts(message)
+            if accepted is True:
                 await subscriber.on_bus_message(message)
+            elif accepted is not False:
+                # A filter that returns None (a forgotten return) must not drop silently.
+                raise TypeError(
+                    f"accepts_bus_message() must return a bool, not {type(accepted).__name__}"
+                )
         except Exception:
             self.handler_errors += 1
             logger.exception("bus subscriber %r failed on %s", subscriber.name, message)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from trio_pipe.bus.bus import BusSubscriber
 from trio_pipe.bus.messages import (
     BusActivateWorkerMessage,
     BusCancelMessage,
@@ -134,7 +135,9 @@ _EVENTS = (
 )
 
 
-class BaseWorker(WorkerFamilyMixin, JobHandlingMixin, JobRequesterMixin, EventHandlerMixin):
+class BaseWorker(
+    WorkerFamilyMixin, JobHandlingMixin, JobRequesterMixin, EventHandlerMixin, BusSubscriber
+):
     """A worker on the bus. Subclass it; override hooks, add ``@job`` methods.
 
     Args:

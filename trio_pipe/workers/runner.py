@@ -47,7 +47,7 @@ from typing import Any
 
 import trio
 
-from trio_pipe.bus.bus import LocalBus, WorkerBus
+from trio_pipe.bus.bus import BusSubscriber, LocalBus, WorkerBus
 from trio_pipe.bus.messages import (
     BusAddWorkerMessage,
     BusCancelMessage,
@@ -102,7 +102,7 @@ class _Entry:
         self.ready.set()
 
 
-class WorkerRunner(EventHandlerMixin):
+class WorkerRunner(EventHandlerMixin, BusSubscriber):
     """Runs workers on a bus until the session ends.
 
     Args:
