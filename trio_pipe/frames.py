@@ -17,6 +17,7 @@ slotted bases with fields cannot be combined.
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import attrs
@@ -25,6 +26,9 @@ from trio_pipe.ids import next_id, next_name
 
 __all__ = [
     "AudioRawFrame",
+    "BotSpeakingFrame",
+    "BotStartedSpeakingFrame",
+    "BotStoppedSpeakingFrame",
     "CancelFrame",
     "CancelTaskFrame",
     "CancelWorkerFrame",
@@ -37,8 +41,10 @@ __all__ = [
     "ErrorFrame",
     "FilterControlFrame",
     "Frame",
+    "HeartbeatFrame",
     "InputAudioRawFrame",
     "InputTransportMessageFrame",
+    "InterimTranscriptionFrame",
     "InterruptionFrame",
     "InterruptionWorkerFrame",
     "OutputAudioRawFrame",
@@ -51,6 +57,11 @@ __all__ = [
     "TTSStoppedFrame",
     "TextFrame",
     "TranscriptionFrame",
+    "UserSpeakingFrame",
+    "UserStartedSpeakingFrame",
+    "UserStoppedSpeakingFrame",
+    "VADUserStartedSpeakingFrame",
+    "VADUserStoppedSpeakingFrame",
     "WorkerFrame",
     "WorkerSystemFrame",
 ]
@@ -150,6 +161,63 @@ class InterruptionFrame(SystemFrame):
     """Interrupt: cancel the interruptible data in progress and drop queued interruptible frames."""
 
 
+# --- speaking and turns (system frames: they must overtake queued audio) ------------------
+
+
+@_frame
+class UserStartedSpeakingFrame(SystemFrame):
+    """The user's turn started (decided by a turn stage, usually from VAD)."""
+
+
+@_frame
+class UserStoppedSpeakingFrame(SystemFrame):
+    """The user's turn ended: what they said can be answered now."""
+
+
+@_frame
+class UserSpeakingFrame(SystemFrame):
+    """The user is still speaking (sent at most every ``speech_activity_period``)."""
+
+
+@_frame
+class VADUserStartedSpeakingFrame(SystemFrame):
+    """Voice activity detection confirmed speech.
+
+    ``start_secs``: the speech that had to be heard before confirming it;
+    ``timestamp``: wall-clock time (``time.time()``) of the decision.
+    """
+
+    start_secs: float = 0.0
+    timestamp: float = attrs.field(factory=time.time)
+
+
+@_frame
+class VADUserStoppedSpeakingFrame(SystemFrame):
+    """Voice activity detection confirmed the end of speech.
+
+    ``stop_secs``: the silence that had to be heard before confirming it;
+    ``timestamp``: wall-clock time (``time.time()``) of the decision.
+    """
+
+    stop_secs: float = 0.0
+    timestamp: float = attrs.field(factory=time.time)
+
+
+@_frame
+class BotStartedSpeakingFrame(SystemFrame):
+    """The output transport started playing bot audio (sent both ways)."""
+
+
+@_frame
+class BotStoppedSpeakingFrame(SystemFrame):
+    """The output transport finished playing bot audio, or it was interrupted (both ways)."""
+
+
+@_frame
+class BotSpeakingFrame(SystemFrame):
+    """The bot is still speaking (sent both ways, at most every 200 ms of playback)."""
+
+
 @_frame
 class ErrorFrame(SystemFrame):
     """An error, pushed upstream. ``fatal`` errors cancel the pipeline task."""
@@ -221,6 +289,16 @@ class TranscriptionFrame(TextFrame):
 
 
 @_frame
+class InterimTranscriptionFrame(TextFrame):
+    """Partial text transcribed from a user's speech, before the final transcription."""
+
+    user_id: str
+    timestamp: str
+    language: str | None = None
+    result: Any | None = None
+
+
+@_frame
 class OutputTransportMessageFrame(DataFrame):
     """A message for the peer, sent in order with audio."""
 
@@ -249,6 +327,16 @@ class TTSStoppedFrame(ControlFrame):
     """A TTS service finished speaking."""
 
     context_id: str | None = None
+
+
+@_frame
+class HeartbeatFrame(ControlFrame):
+    """Sent through the pipeline by its task to check that frames still get through.
+
+    ``timestamp``: the task's clock (``trio.current_time()``) in nanoseconds when sent.
+    """
+
+    timestamp: int
 
 
 @_frame

@@ -22,6 +22,12 @@ Resource handling
     unusable from then on. The audio queue is unbounded, as in Pipecat: it holds what the
     pipeline produced ahead of playback, which is how a reply plays out.
 
+Bot speaking
+    :class:`~.speaking.BotSpeech` decides, from the chunks actually written (at their
+    paced time), when ``BotStartedSpeakingFrame``, ``BotSpeakingFrame`` and
+    ``BotStoppedSpeakingFrame`` are broadcast both ways; an interruption that leaves no
+    audio queued stops speech at once.
+
 Error handling
     A write that times out pushes one ``ErrorFrame`` upstream, marks the output unusable
     (later audio writes return False at once) and calls :meth:`on_write_timeout`. A
@@ -58,6 +64,7 @@ from trio_pipe.transports.chunks import AudioChunker, Packetizer
 from trio_pipe.transports.half import TransportHalf
 from trio_pipe.transports.pacing import Pacer, send_interval
 from trio_pipe.transports.params import TransportParams
+from trio_pipe.transports.speaking import BotSpeech
 from trio_pipe.wakeup import Wakeup
 
 __all__ = ["BaseOutputTransport", "TransportWriter"]
@@ -140,6 +147,8 @@ class BaseOutputTransport(TransportHalf):
         self._sleep_scope: trio.CancelScope | None = None
         self._pace_until = -math.inf  # the next item waits until then (lazy pacing)
         self._backlog = False
+        self._speech = BotSpeech()
+        self._interruptions = 0  # a write that overlapped one does not restart speech
         self._send_lock = trio.Lock()
         self._started = False
         self._unusable = False
@@ -306,6 +315,7 @@ class BaseOutputTransport(TransportHalf):
         kept = [f for f in queue if not f.interruptible]
         queue.clear()
         queue.extend(kept)
+        self._interruptions += 1
         if self._chunker is not None:
             self._chunker.drop_interruptible()
         if self._resampler is not None:
@@ -319,6 +329,13 @@ class BaseOutputTransport(TransportHalf):
             self._pace_until = -math.inf
             if self._sleep_scope is not None:
                 self._sleep_scope.cancel()  # new audio must not wait out the old chunk
+        if not any(isinstance(f, OutputAudioRawFrame) for f in queue):
+            await self._announce(self._speech.stop())
+
+    async def _announce(self, frame_classes: list[type[Frame]]) -> None:
+        """Broadcast the bot speaking frames :class:`BotSpeech` asked for."""
+        for cls in frame_classes:
+            await self.broadcast_frame(cls)
 
     # --- the audio loop --------------------------------------------------------------------
 
@@ -331,7 +348,14 @@ class BaseOutputTransport(TransportHalf):
                     idle = not queue
                     while not queue:
                         handled = 0
-                        await self._queue_ready.park()
+                        quiet_at = self._speech.quiet_deadline(self._pace_until)
+                        if quiet_at is None:
+                            await self._queue_ready.park()
+                            continue
+                        with trio.move_on_at(quiet_at):
+                            await self._queue_ready.park()
+                        if not queue:  # nothing played for stop_secs: speech is over
+                            await self._announce(self._speech.stop())
                     # The pacing wait of the last write, taken only now: audio that
                     # comes live, one chunk at a time, is usually later than it, so no
                     # timer at all (a sleep costs a cancel scope and an exception).
@@ -340,6 +364,7 @@ class BaseOutputTransport(TransportHalf):
                         continue  # an interruption emptied it meanwhile
                     frame = queue.popleft()
                     if isinstance(frame, EndFrame):
+                        await self._announce(self._speech.stop())
                         await self._write_end_silence()
                         await self._wait_pace()
                         return
@@ -347,12 +372,18 @@ class BaseOutputTransport(TransportHalf):
                         if not frame.audio:
                             continue
                         self._backlog = waited or not idle
+                        interruptions = self._interruptions
                         if await self._write_audio_bounded(frame):
+                            if interruptions == self._interruptions:
+                                now = trio.current_time()
+                                await self._announce(self._speech.chunk_played(now))
                             await self.push_frame(frame)
                     elif isinstance(frame, OutputTransportMessageFrame):
                         await self.send_message(frame)
                         await self.push_frame(frame)
                     else:
+                        if isinstance(frame, TTSStoppedFrame):
+                            await self._announce(self._speech.stop())
                         await self.write_transport_frame(frame)
                         await self.push_frame(frame)
                     handled += 1
