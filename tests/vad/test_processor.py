@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -67,7 +68,11 @@ async def pipeline(*stages) -> AsyncIterator[tuple[PipelineTask, FrameRecorder, 
 
 
 def kinds(recorder: FrameRecorder, direction: FrameDirection, of=TURN_KINDS) -> list[type[Frame]]:
-    return [type(r.frame) for r in recorder.records if r.direction is direction and isinstance(r.frame, of)]
+    return [
+        type(r.frame)
+        for r in recorder.records
+        if r.direction is direction and isinstance(r.frame, of)
+    ]
 
 
 async def test_an_utterance_is_one_turn_both_ways_with_an_interruption(autojump_clock) -> None:
@@ -93,7 +98,7 @@ async def test_an_utterance_is_one_turn_both_ways_with_an_interruption(autojump_
             # UserSpeakingFrame about every 200 ms while speaking
             speaking = down.times(UserSpeakingFrame)
             assert 4 <= len(speaking) <= 8
-            assert all(b - a >= 0.2 - 1e-6 for a, b in zip(speaking, speaking[1:], strict=False))
+            assert all(b - a >= 0.2 - 1e-6 for a, b in itertools.pairwise(speaking))
 
 
 async def test_interruptions_can_be_turned_off(autojump_clock) -> None:

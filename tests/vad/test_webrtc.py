@@ -37,7 +37,7 @@ def test_utterance_between_silences_is_one_speech_span(rate: int) -> None:
 def test_silence_and_a_gated_whisper_are_never_speech() -> None:
     vad = WebRTCVADAnalyzer()
     vad.set_sample_rate(16000)
-    whisper = (np.frombuffer(resample_once(utterance_chunk(2.0).data, 24000, 16000), "<i2") // 3000)
+    whisper = np.frombuffer(resample_once(utterance_chunk(2.0).data, 24000, 16000), "<i2") // 3000
     audio = bytes(32000 * 2) + whisper.astype("<i2").tobytes()
     assert set(decisions(vad, audio, 640)) == {VADState.QUIET}
 

@@ -182,7 +182,7 @@ class VADAnalyzer(abc.ABC):
         """Pipecat's name for :meth:`analyze`; runs it inline (a window costs microseconds)."""
         return self.analyze(buffer)
 
-    async def cleanup(self) -> None:
+    async def cleanup(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release the backend's resources (nothing by default)."""
 
     def _is_voiced(self, window: bytes) -> bool:
