@@ -5,8 +5,9 @@ handler, a job handler) in code that cannot await, or before their nursery is op
 :class:`Children` holds the object's nursery while it runs:
 
 * work started before the nursery opens is kept and starts when it opens;
-* work started after the object has finished is dropped with a debug log, because
-  nothing may outlive the object's ``run``.
+* work started after the object has finished raises ``RuntimeError``, as a closed
+  nursery does, because nothing may outlive the object's ``run`` (callers that may fire
+  late, such as event handlers, check :attr:`Children.closed` first).
 
 Resource handling
     ``Children`` never opens a nursery of its own: the owner opens one in ``run`` and
@@ -19,7 +20,6 @@ Error handling
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,11 +28,9 @@ import trio
 
 __all__ = ["Children"]
 
-logger = logging.getLogger(__name__)
-
 
 class Children:
-    """Start work in the owner's nursery, queued until it opens, dropped once it closed."""
+    """Start work in the owner's nursery, queued until it opens, refused once it closed."""
 
     __slots__ = ("_closed", "_nursery", "_owner", "_pending")
 
@@ -49,15 +47,19 @@ class Children:
 
     @property
     def closed(self) -> bool:
-        """True once the owner has finished; new work is dropped."""
+        """True once the owner has finished; new work is refused."""
         return self._closed
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Run ``fn(*args)`` as a child of the owner's nursery."""
+        """Run ``fn(*args)`` as a child of the owner's nursery.
+
+        Raises:
+            RuntimeError: the owner has finished (its nursery is closed).
+        """
         if self._nursery is not None:
             self._nursery.start_soon(fn, *args)
         elif self._closed:
-            logger.debug("%s has finished; dropped %r", self._owner, fn)
+            raise RuntimeError(f"{self._owner} has finished; cannot start {fn!r}")
         else:
             self._pending.append((fn, args))
 
@@ -70,7 +72,7 @@ class Children:
             nursery.start_soon(fn, *args)
 
     def close(self) -> None:
-        """Detach the nursery: from now on new work is dropped."""
+        """Detach the nursery: from now on new work is refused."""
         self._nursery = None
         self._closed = True
         self._pending.clear()

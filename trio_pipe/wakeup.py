@@ -11,7 +11,9 @@ class Wakeup:
     """One task parks here until woken; waking with nobody parked costs one attribute read.
 
     Cheaper than a ``ParkingLot`` or an ``Event`` on hot paths (the bus wakes a subscriber
-    once per message) and reusable, unlike an ``Event``. Only one task may park at a time.
+    once per message) and reusable, unlike an ``Event``. Only one task may park at a time:
+    a second one gets ``RuntimeError`` instead of silently orphaning the first (use a
+    ``trio.lowlevel.ParkingLot`` where several tasks wait).
     """
 
     __slots__ = ("_task",)
@@ -27,7 +29,14 @@ class Wakeup:
             trio.lowlevel.reschedule(task)
 
     async def park(self) -> None:
-        """Sleep until :meth:`wake` (cancellation works as usual)."""
+        """Sleep until :meth:`wake` (cancellation works as usual).
+
+        Raises:
+            RuntimeError: another task is already parked here.
+        """
+        if self._task is not None:
+            await trio.lowlevel.checkpoint()  # a checkpoint either way, as Trio expects
+            raise RuntimeError("another task is already parked on this Wakeup")
         self._task = trio.lowlevel.current_task()
 
         def abort(_: object) -> trio.lowlevel.Abort:

@@ -116,23 +116,26 @@ def _handler_name(cls: type) -> str | None:
     return None
 
 
-_EVENTS = (
-    "on_activated",
-    "on_deactivated",
-    "on_bus_message",
-    "on_job_request",
-    "on_job_response",
-    "on_job_update",
-    "on_job_update_requested",
-    "on_job_completed",
-    "on_job_error",
-    "on_job_stream_start",
-    "on_job_stream_data",
-    "on_job_stream_end",
-    "on_job_cancelled",
-    "on_worker_ready",
-    "on_worker_failed",
-)
+# Event name -> lane (events in one lane reach their handlers in the order they happened;
+# see trio_pipe.events). A requester's job events share a lane, so a handler sees a job's
+# updates, stream and answer in order; the served side's events share another.
+_EVENTS: dict[str, str | None] = {
+    "on_activated": "activation",
+    "on_deactivated": "activation",
+    "on_bus_message": None,
+    "on_job_request": "served jobs",
+    "on_job_update_requested": "served jobs",
+    "on_job_cancelled": "served jobs",
+    "on_job_response": "requested jobs",
+    "on_job_update": "requested jobs",
+    "on_job_completed": "requested jobs",
+    "on_job_error": "requested jobs",
+    "on_job_stream_start": "requested jobs",
+    "on_job_stream_data": "requested jobs",
+    "on_job_stream_end": "requested jobs",
+    "on_worker_ready": "watches",
+    "on_worker_failed": "watches",
+}
 
 
 class BaseWorker(
@@ -184,8 +187,8 @@ class BaseWorker(
         self.bus_prefilter = self._addressed_here if plain else None
         self._worker_ready_handlers = collect_worker_ready_handlers(self)
         self._watched_names: set[str] = set()  # removed from the registry on detach
-        for event in _EVENTS:
-            self._register_event_handler(event)
+        for event, lane in _EVENTS.items():
+            self._register_event_handler(event, lane=lane)
 
     def __str__(self) -> str:
         return self._name
@@ -262,6 +265,7 @@ class BaseWorker(
         self, *, registry: WorkerRegistry, bus: WorkerBus, worker_runner: WorkerRunner
     ) -> None:
         """Take the runner's registry and bus and subscribe, before any worker emits."""
+        await trio.lowlevel.checkpoint()
         self._registry = registry
         self._bus = bus
         self._worker_runner = worker_runner
@@ -318,8 +322,10 @@ class BaseWorker(
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` as a child task of this worker (ends when the worker ends).
 
-        Started before ``run``, it waits for it; started after the worker finished, it is
-        dropped with a debug log.
+        Started before ``run``, it waits for it.
+
+        Raises:
+            RuntimeError: the worker has finished (as ``start_soon`` on a closed nursery).
         """
         self._children.start_soon(fn, *args)
 
@@ -390,11 +396,16 @@ class BaseWorker(
             bus.send(message)
 
     async def send_bus_message(self, message: BusMessage) -> None:
-        """Send ``message`` on the bus; does nothing before :meth:`attach`."""
+        """Send ``message`` on the bus; does nothing before :meth:`attach`.
+
+        A checkpoint, as every ``async def`` of trio_pipe: cancelled, it did not send.
+        """
+        await trio.lowlevel.checkpoint()
         self._send(message)
 
     async def send_bus_error_message(self, error: str) -> None:
         """Report an error: to the parent only (a child) or on the bus (a root worker)."""
+        await trio.lowlevel.checkpoint()
         if self._parent is not None:
             self._send(BusWorkerLocalErrorMessage(error=error, source=self._name))
         else:
@@ -423,6 +434,7 @@ class BaseWorker(
         deactivate_self: bool = False,
     ) -> None:
         """Activate ``worker_name``; with ``deactivate_self`` hand over to it."""
+        await trio.lowlevel.checkpoint()
         if deactivate_self and self._active:
             # At once, so the two workers are never active together.
             self._active = False
@@ -434,6 +446,7 @@ class BaseWorker(
 
     async def deactivate_worker(self, worker_name: str) -> None:
         """Deactivate ``worker_name``."""
+        await trio.lowlevel.checkpoint()
         self._send(BusDeactivateWorkerMessage(source=self._name, target=worker_name))
 
     # --- built-in message handling -------------------------------------------------------

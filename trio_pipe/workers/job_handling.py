@@ -250,6 +250,7 @@ class JobHandlingMixin:
         urgent: bool = False,
     ) -> None:
         """Answer job ``job_id`` and close it. Raises RuntimeError if it is not open."""
+        await trio.lowlevel.checkpoint()
         cls = BusJobResponseUrgentMessage if urgent else BusJobResponseMessage
         if status.__class__ is not JobStatus:
             status = JobStatus(status)  # ValueError for anything else
@@ -259,17 +260,21 @@ class JobHandlingMixin:
         self, job_id: str, update: dict[str, Any] | None = None, *, urgent: bool = False
     ) -> None:
         """Send progress on open job ``job_id`` to its requester."""
+        await trio.lowlevel.checkpoint()
         cls = BusJobUpdateUrgentMessage if urgent else BusJobUpdateMessage
         self._reply(job_id, "update", cls, update)
 
     async def send_job_stream_start(self, job_id: str, data: dict[str, Any] | None = None) -> None:
         """Start streaming results of open job ``job_id``."""
+        await trio.lowlevel.checkpoint()
         self._reply(job_id, "stream", BusJobStreamStartMessage, data)
 
     async def send_job_stream_data(self, job_id: str, data: dict[str, Any] | None = None) -> None:
         """Send one chunk of open job ``job_id``'s stream."""
+        await trio.lowlevel.checkpoint()
         self._reply(job_id, "stream", BusJobStreamDataMessage, data)
 
     async def send_job_stream_end(self, job_id: str, data: dict[str, Any] | None = None) -> None:
         """End the stream of job ``job_id``; this answers and closes the job."""
+        await trio.lowlevel.checkpoint()
         self._reply(job_id, "stream", BusJobStreamEndMessage, data)

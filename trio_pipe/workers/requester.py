@@ -323,6 +323,7 @@ class JobRequesterMixin:
 
         Without a reason the group fails with "cancelled" (Pipecat lets it look successful).
         """
+        await trio.lowlevel.checkpoint()
         group = self._job_groups.pop(job_id, None)
         if group is None:
             return
@@ -348,6 +349,7 @@ class JobRequesterMixin:
 
     async def request_job_update(self, job_id: str, worker_name: str) -> None:
         """Ask ``worker_name`` for progress on ``job_id``."""
+        await trio.lowlevel.checkpoint()
         self._send(BusJobUpdateRequestMessage(job_id=job_id, source=self.name, target=worker_name))
 
     # --- answers -------------------------------------------------------------------------

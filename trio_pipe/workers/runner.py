@@ -215,7 +215,8 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         except Exception as exc:
             error = _unwrap(exc)
             logger.error("runner %r: worker %r failed", self._name, worker.name, exc_info=error)
-            await worker.send_bus_error_message(f"{type(error).__name__}: {error}")
+            with trio.CancelScope(shield=True):  # reported even while the runner stops
+                await worker.send_bus_error_message(f"{type(error).__name__}: {error}")
             self._call_event_handler("on_error", worker, error)
         finally:
             entry.ready.set()
@@ -321,6 +322,7 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
 
     async def end(self, reason: str | None = None) -> None:
         """End gracefully: every unfinished root worker gets BusEndWorkerMessage(reason)."""
+        await trio.lowlevel.checkpoint()
         if self._shutting_down:
             return
         self._ending = True
@@ -332,6 +334,7 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
 
     async def cancel(self, reason: str | None = None) -> None:
         """Cancel: root workers get BusCancelWorkerMessage(reason); escalates an end."""
+        await trio.lowlevel.checkpoint()
         if self._shutting_down:
             if self._ending and not self._escalated:
                 self._escalated = True

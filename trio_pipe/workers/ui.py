@@ -364,7 +364,7 @@ class UIWorker(BaseWorker):
         """Every member answered: close the client's card."""
         await super().on_job_completed(result)
         if self._ui_groups.close(result.job_id) is not None:
-            await self._report_group_completed(result.job_id)
+            self._report_group_completed(result.job_id)
 
     async def cancel_job_group(self, job_id: str, *, reason: str | None = None) -> None:
         """Cancel the group, then report each member it cut short, then the group's end."""
@@ -373,19 +373,21 @@ class UIWorker(BaseWorker):
         if cut_short is None:
             return
         for worker_name in cut_short:
-            await self._send_job_completed(job_id, worker_name, str(JobStatus.CANCELLED), None)
-        await self._report_group_completed(job_id)
+            self._send_job_completed(job_id, worker_name, str(JobStatus.CANCELLED), None)
+        self._report_group_completed(job_id)
 
     async def _report_job_completed(
         self, job_id: str, worker_name: str, status: str, response: Any
     ) -> None:
         if self._ui_groups.complete(job_id, worker_name):
-            await self._send_job_completed(job_id, worker_name, status, response)
+            self._send_job_completed(job_id, worker_name, status, response)
 
-    async def _send_job_completed(
+    def _send_job_completed(
         self, job_id: str, worker_name: str, status: str, response: Any
     ) -> None:
-        await self.send_bus_message(
+        # Sync on purpose: the group's end reaches the client before any code that the
+        # group's end wakes (the caller of job_group) can run and send its own messages.
+        self._send(
             BusUIJobCompletedMessage(
                 source=self.name,
                 target=None,
@@ -397,8 +399,8 @@ class UIWorker(BaseWorker):
             )
         )
 
-    async def _report_group_completed(self, job_id: str) -> None:
-        await self.send_bus_message(
+    def _report_group_completed(self, job_id: str) -> None:
+        self._send(
             BusUIJobGroupCompletedMessage(
                 source=self.name, target=None, job_id=job_id, at=self._clock()
             )
