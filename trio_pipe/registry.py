@@ -10,6 +10,11 @@ Watches: ``await registry.watch(name, handler)`` calls ``handler(WorkerReadyData
 inline, in the order they were added, in the task that registered the worker (so a
 worker's ready message goes out before its watchers run).
 
+Cost: :meth:`WorkerRegistry.get` and :meth:`register` take constant time whatever the
+number of remote runners (an index by name beside the per-runner tables), so a peer that
+announces many runners costs linear time, not quadratic; :meth:`forget_runner` drops what
+a runner announced (a proxy does it when its client leaves).
+
 Resource handling
     Watches are the only state that grows with use. :meth:`WorkerRegistry.unwatch`
     removes one, and a name with no watch left takes no memory: the ready-waits of jobs
@@ -47,6 +52,8 @@ class WorkerRegistry:
         self._runner_name = runner_name
         self._local: dict[str, WorkerReadyData] = {}
         self._remote: dict[str, dict[str, WorkerReadyData]] = {}
+        # name -> its remote registrations still filed, oldest first (get() returns it).
+        self._remote_index: dict[str, list[WorkerReadyData]] = {}
         self._watches: dict[str, list[WatchHandler]] = {}
         self.watch_errors = 0
         """How many watch handlers raised (each was logged)."""
@@ -76,11 +83,8 @@ class WorkerRegistry:
         data = self._local.get(worker_name)
         if data is not None:
             return data
-        for workers in self._remote.values():
-            data = workers.get(worker_name)
-            if data is not None:
-                return data
-        return None
+        filed = self._remote_index.get(worker_name)
+        return filed[0] if filed else None
 
     def __contains__(self, worker_name: object) -> bool:
         return isinstance(worker_name, str) and self.get(worker_name) is not None
@@ -117,6 +121,21 @@ class WorkerRegistry:
         """
         return self._local.pop(worker_name, None) is not None
 
+    def forget_runner(self, runner: str) -> int:
+        """Forget every worker registered under remote ``runner``; return how many.
+
+        Watches stay, as with :meth:`unregister`.
+        """
+        workers = self._remote.pop(runner, None)
+        if not workers:
+            return 0
+        for name, data in workers.items():
+            filed = self._remote_index[name]
+            filed.remove(data)  # usually the only one
+            if not filed:
+                del self._remote_index[name]
+        return len(workers)
+
     async def register(self, worker_data: WorkerReadyData) -> bool:
         """File a worker and notify its watchers; False if already filed for that runner."""
         name, runner = worker_data.worker_name, worker_data.runner
@@ -128,6 +147,8 @@ class WorkerRegistry:
         if existing is not None and existing.runner != runner:
             logger.warning("worker %r registered on both %r and %r", name, existing.runner, runner)
         table[name] = worker_data
+        if not local:
+            self._remote_index.setdefault(name, []).append(worker_data)
         logger.debug("worker %r ready (%s)", name, "local" if local else runner)
         # A copy: a handler may unwatch itself (ready-waits do) while we iterate.
         for handler in list(self._watches.get(name, ())):

@@ -90,15 +90,30 @@ async def test_p9_connected_event_then_one_registry_message_once_the_worker_is_r
 
 
 async def test_p10_only_the_workers_messages_to_the_remote_worker_are_sent(make_proxy_app):
+    """The client's worker is the proxy's ``peer_bus_name`` on the host's bus; on the wire
+    it is the client's own name again. The bare client name is not forwarded: two clients
+    may use it (docs/security.md)."""
     worker = Echo("worker")
     app = await make_proxy_app(worker, forward_messages=(BusFrameMessage,))
     async with open_client_socket(app.ws_url()) as sock:
         await receive(sock, BusWorkerRegistryMessage)
         bus = app.runner.bus
+        proxy = app.proxies[0]
+        assert proxy.peer_bus_name == f"voice@{proxy.name}"
 
-        def update(job_id, source="worker", target="voice"):
+        def update(job_id, source="worker", target=proxy.peer_bus_name):
             return BusJobUpdateMessage(job_id=job_id, update={}, source=source, target=target)
 
+        bus.send(update("bare-name", target="voice"))
+        bus.send(update("other-connection", target="voice@gateway-99"))
+        bus.send(
+            BusFrameMessage(
+                frame=TextFrame(text="f"),
+                direction=FrameDirection.DOWNSTREAM,
+                source="worker",
+                target="voice@gateway-99",
+            )
+        )
         bus.send(update("third", target="third"))
         bus.send(update("other-source", source="other"))
         bus.send(update("broadcast", target=None))
@@ -115,6 +130,7 @@ async def test_p10_only_the_workers_messages_to_the_remote_worker_are_sent(make_
         assert isinstance(first, BusFrameMessage) and first.target == "anyone"
         second = await receive(sock)
         assert isinstance(second, BusJobUpdateMessage) and second.job_id == "sent"
+        assert second.target == "voice"
 
 
 async def test_p11_p6_inbound_rules_and_bad_frames_never_stop_the_loop(make_proxy_app):

@@ -3,12 +3,14 @@
 :class:`ProxyLink` sits between a :class:`~trio_pipe.ws.base.MessageSocket` and a proxy
 worker. The worker decides *what* crosses (``workers.proxy.rules``); the link does the
 crossing: it encodes and sends, and its receive loop decodes each frame, asks the
-worker's inbound rule and puts accepted messages on the bus.
+worker's admission rule (``workers.proxy.rules``, ``workers.proxy.policy``) and puts
+admitted messages on the bus.
 
 Error handling
     Nothing a peer sends can stop the receive loop: a frame that does not decode (bad
     JSON, unknown type, over the serializer's ``max_size``, wrong field types) or that the
-    inbound rule refuses is logged, counted in :class:`ProxyStats` and dropped, and the
+    admission rule refuses is logged, counted in :class:`ProxyStats` (by reason) and
+    dropped, and the
     loop reads the next one. A message that cannot be encoded is logged, counted and not
     sent. The loop ends only when the connection does (:class:`ConnectionClosed`, from a
     close in either direction, a vanished peer or a send that timed out), and
@@ -58,7 +60,10 @@ class ProxyStats:
     delivered: int = 0
     """Decoded messages put on the local bus."""
     dropped: int = 0
-    """Decoded messages the inbound rule refused (for example: wrong target)."""
+    """Decoded messages the admission rule refused (the sum of ``refusals``)."""
+    refusals: dict[str, int] = attrs.Factory(dict)
+    """Refused messages by reason (a :class:`~trio_pipe.workers.proxy.policy.Refusal`
+    value: ``"lifecycle message"``, ``"source is not the peer"``, ...)."""
     decode_errors: int = 0
     """Frames that did not decode (malformed, unknown type, oversize, ...)."""
     encode_errors: int = 0
@@ -72,7 +77,8 @@ class ProxyLink:
         sock: the open connection.
         owner: the worker's name, for logs.
         serializer: encodes outbound and decodes inbound messages.
-        accept: the inbound rule: True puts a decoded message on the bus.
+        admit: the admission rule: None puts a decoded message on the bus, a reason
+            (a str) refuses it.
         deliver: puts a message on the bus (``bus.send``).
         stats: counters to update (shared by the worker's connections).
     """
@@ -83,14 +89,14 @@ class ProxyLink:
         *,
         owner: str,
         serializer: MessageSerializer,
-        accept: Callable[[BusMessage], bool],
+        admit: Callable[[BusMessage], str | None],
         deliver: Callable[[BusMessage], None],
         stats: ProxyStats,
     ) -> None:
         self.sock = sock
         self._owner = owner
         self._serializer = serializer
-        self._accept = accept
+        self._admit = admit
         self._deliver = deliver
         self.stats = stats
         self._scope: trio.CancelScope | None = None
@@ -164,14 +170,18 @@ class ProxyLink:
                     data[:200],
                 )
             return
-        if not self._accept(message):
-            self.stats.dropped += 1
-            if _loud(self.stats.dropped):
+        refusal = self._admit(message)
+        if refusal is not None:
+            stats = self.stats
+            stats.dropped += 1
+            count = stats.refusals[refusal] = stats.refusals.get(refusal, 0) + 1
+            if _loud(count):
                 logger.warning(
-                    "proxy %r: dropped inbound %s with unexpected target %r",
+                    "proxy %r: refused inbound %s: %s (%d so far)",
                     self._owner,
                     message,
-                    message.target,
+                    refusal,
+                    count,
                 )
             return
         self.stats.delivered += 1

@@ -1,52 +1,67 @@
-"""What the WebSocket proxies forward and accept: pure rules, no sockets.
+"""What the WebSocket proxies forward and admit: pure rules, no sockets.
 
 Each proxy links one local worker to one remote worker. Its rules say which bus messages
 go out over the socket (*outbound*) and which decoded messages from the socket go on the
-local bus (*inbound*); everything else is dropped. The rules are Pipecat 1.14's (spec
-bus-workers-proxy §7), kept here as plain functions of a message so they can be tested
-on their own and shared by the workers and the bus prefilter.
+local bus (*inbound*, :meth:`admit`); everything else is dropped. Which *types* may come
+in is the connection's :class:`~trio_pipe.workers.proxy.policy.ProxyPolicy`; the rules
+here add the name checks and the server's per-connection bus name.
 
 Client (``WebSocketProxyClient``)
-    out: a message targeted at ``remote_worker_name``, whatever its source; otherwise a
-    ``forward_messages`` instance whose source is ``local_worker_name``, whatever its
-    target. Never a local message.
+    out (Pipecat 1.14's rule): a message targeted at ``remote_worker_name``, whatever its
+    source; otherwise a ``forward_messages`` instance whose source is
+    ``local_worker_name``, whatever its target. Never a local message.
 
-    in: every ``BusWorkerRegistryMessage`` (that is how the remote worker becomes known);
-    every ``forward_messages`` instance; otherwise only messages targeted at
-    ``local_worker_name``.
+    in: the policy's types, from ``remote_worker_name`` (the source is checked), targeted
+    at ``local_worker_name`` (any target for ``forward_messages`` instances). A registry
+    snapshot (it names the host's runner, not the worker) is admitted, trimmed to the
+    remote worker's own entry: that is how the remote worker becomes known; a bounded
+    number per connection.
 
 Server (``WebSocketProxyServer``)
-    out: only messages whose source is ``worker_name``: those targeted at
-    ``remote_worker_name``, and ``forward_messages`` instances whatever their target.
-    Never a local message, never a registry message from the bus (the server sends its
-    own, once, when ``worker_name`` is ready).
+    The connection's client worker gets a bus name of its own, ``bus_name`` (by default
+    ``"<remote_worker_name>@<proxy name>"``): admitted messages carry it as their source
+    on the local bus, so the served worker answers that connection and no other, even when
+    two clients use the same worker name; on the way out it becomes
+    ``remote_worker_name`` again, so the client sees the names it expects.
 
-    in: every ``forward_messages`` instance; otherwise only messages targeted at
-    ``worker_name`` (so a client's registry messages are dropped).
+    out: only messages whose source is ``worker_name``: those targeted at ``bus_name``
+    (sent with target ``remote_worker_name``), and ``forward_messages`` instances whose
+    target is not another connection's bus name. Never a local message, never a registry
+    message from the bus (the server sends its own, once, when ``worker_name`` is ready).
 
-trio_pipe adds one inbound rule on both sides: a local message (``BusLocalMessage``) that a
-custom serializer managed to decode is never accepted, since it may never cross a process
-boundary.
+    in: the policy's types (by default the job protocol and plain data), with source
+    ``remote_worker_name`` (anything else is refused: the client cannot speak for
+    another), targeted at ``worker_name`` (any target for ``forward_messages``
+    instances). Registry snapshots only if the policy admits them, within its limits.
 """
 
 from __future__ import annotations
+
+import copy
 
 import attrs
 
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusWorkerRegistryMessage
 from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.workers.proxy.policy import (
+    ProxyPolicy,
+    Refusal,
+    RegistryBudget,
+    RegistryLimits,
+    message_types,
+)
 
-__all__ = ["ClientRules", "ServerRules", "decode_frame"]
+__all__ = ["PEER_SEPARATOR", "ClientRules", "ServerRules", "decode_frame", "peer_bus_name"]
+
+PEER_SEPARATOR = "@"
+"""Joins a client's worker name and its proxy's name into the client's bus name."""
+
+_CLIENT_REGISTRY = RegistryLimits(max_messages=8, max_workers=1)
 
 
-def _types(value: object) -> tuple[type[BusMessage], ...]:
-    if isinstance(value, type):
-        value = (value,)
-    types = tuple(value)  # type: ignore[arg-type]
-    for cls in types:
-        if not (isinstance(cls, type) and issubclass(cls, BusMessage)):
-            raise TypeError(f"forward_messages must hold BusMessage classes, not {cls!r}")
-    return types
+def peer_bus_name(remote_worker_name: str, proxy_name: str) -> str:
+    """The bus name a server proxy gives its client's worker (unique per connection)."""
+    return f"{remote_worker_name}{PEER_SEPARATOR}{proxy_name}"
 
 
 @attrs.frozen
@@ -55,7 +70,10 @@ class ClientRules:
 
     remote_worker_name: str
     local_worker_name: str
-    forward_messages: tuple[type[BusMessage], ...] = attrs.field(default=(), converter=_types)
+    forward_messages: tuple[type[BusMessage], ...] = attrs.field(
+        default=(), converter=message_types
+    )
+    policy: ProxyPolicy = attrs.Factory(ProxyPolicy)
 
     def outbound(self, message: BusMessage) -> bool:
         """True if ``message`` from the local bus goes over the socket."""
@@ -69,24 +87,60 @@ class ClientRules:
             and message.source == self.local_worker_name
         )
 
-    def inbound(self, message: BusMessage) -> bool:
-        """True if ``message`` from the socket goes on the local bus."""
-        if isinstance(message, BusLocalMessage):
-            return False
+    def to_wire(self, message: BusMessage) -> BusMessage:
+        """The message as sent (the client sends messages as they are)."""
+        return message
+
+    def new_budget(self) -> RegistryBudget:
+        """A fresh registry allowance, for one connection."""
+        return RegistryBudget(self.policy.registry or _CLIENT_REGISTRY)
+
+    def admit(self, message: BusMessage, budget: RegistryBudget | None = None) -> Refusal | None:
+        """None if ``message`` from the socket goes on the local bus, else why not.
+
+        May trim a registry snapshot to the remote worker's entry (in place: a decoded
+        message belongs to the receive loop alone).
+        """
         if isinstance(message, BusWorkerRegistryMessage):
-            return True
+            if isinstance(message, BusLocalMessage):
+                return Refusal.LOCAL
+            message.workers = [e for e in message.workers if e.name == self.remote_worker_name]
+            if not message.workers:
+                return Refusal.REGISTRY
+            return budget.take(message) if budget is not None else None
+        refusal = self.policy.refusal(message)
+        if refusal is not None:
+            return refusal
+        if message.source != self.remote_worker_name:
+            return Refusal.SOURCE
         if self.forward_messages and isinstance(message, self.forward_messages):
-            return True
-        return message.target == self.local_worker_name
+            return None
+        if message.target != self.local_worker_name:
+            return Refusal.TARGET
+        return None
+
+    def inbound(self, message: BusMessage) -> bool:
+        """True if :meth:`admit` admits ``message`` (no registry budget)."""
+        return self.admit(message) is None
 
 
 @attrs.frozen
 class ServerRules:
-    """Forwarding rules of a proxy server (see the module doc)."""
+    """Forwarding rules of a proxy server (see the module doc).
+
+    ``bus_name`` defaults to ``remote_worker_name`` (no renaming); the server proxy sets
+    it to :func:`peer_bus_name`.
+    """
 
     worker_name: str
     remote_worker_name: str
-    forward_messages: tuple[type[BusMessage], ...] = attrs.field(default=(), converter=_types)
+    forward_messages: tuple[type[BusMessage], ...] = attrs.field(
+        default=(), converter=message_types
+    )
+    policy: ProxyPolicy = attrs.Factory(ProxyPolicy)
+    bus_name: str = attrs.field(
+        default=attrs.Factory(lambda self: self.remote_worker_name, takes_self=True)
+    )
 
     def outbound(self, message: BusMessage) -> bool:
         """True if ``message`` from the local bus goes over the socket."""
@@ -94,17 +148,53 @@ class ServerRules:
             return False
         if isinstance(message, BusLocalMessage | BusWorkerRegistryMessage):
             return False
-        if message.target == self.remote_worker_name:
+        target = message.target
+        if target == self.bus_name:
             return True
-        return bool(self.forward_messages) and isinstance(message, self.forward_messages)
+        if not (self.forward_messages and isinstance(message, self.forward_messages)):
+            return False
+        # Another connection's client: its messages are not ours to see.
+        return target is None or PEER_SEPARATOR not in target
+
+    def to_wire(self, message: BusMessage) -> BusMessage:
+        """The message as sent: addressed to the client's own name, not its bus name."""
+        if message.target != self.bus_name or self.bus_name == self.remote_worker_name:
+            return message
+        wire = copy.copy(message)  # in-process subscribers share the original
+        wire.target = self.remote_worker_name
+        return wire
+
+    def new_budget(self) -> RegistryBudget | None:
+        """A fresh registry allowance for one connection (None: snapshots refused)."""
+        limits = self.policy.registry
+        return RegistryBudget(limits) if limits is not None else None
+
+    def admit(self, message: BusMessage, budget: RegistryBudget | None = None) -> Refusal | None:
+        """None if ``message`` from the socket goes on the local bus, else why not.
+
+        An admitted message gets ``bus_name`` as its source (in place: a decoded message
+        belongs to the receive loop alone).
+        """
+        refusal = self.policy.refusal(message)
+        if refusal is not None:
+            return refusal
+        if isinstance(message, BusWorkerRegistryMessage):
+            # A snapshot speaks for its runner, not a worker: only the budget bounds it.
+            return budget.take(message) if budget is not None else Refusal.REGISTRY_LIMIT
+        if message.source != self.remote_worker_name:
+            return Refusal.SOURCE
+        forwarded = bool(self.forward_messages) and isinstance(message, self.forward_messages)
+        if not forwarded and message.target != self.worker_name:
+            return Refusal.TARGET
+        message.source = self.bus_name
+        return None
 
     def inbound(self, message: BusMessage) -> bool:
-        """True if ``message`` from the socket goes on the local bus."""
-        if isinstance(message, BusLocalMessage):
-            return False
-        if self.forward_messages and isinstance(message, self.forward_messages):
-            return True
-        return message.target == self.worker_name
+        """True if :meth:`admit` admits ``message`` (no registry budget).
+
+        Careful: an admitted message is renamed as :meth:`admit` does.
+        """
+        return self.admit(message) is None
 
 
 def decode_frame(serializer: MessageSerializer, data: bytes | str) -> BusMessage:

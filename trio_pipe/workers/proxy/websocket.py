@@ -3,9 +3,10 @@
 :class:`WebSocketProxyClient` connects to a URL (trio-websocket) and
 :class:`WebSocketProxyServer` serves one accepted Starlette WebSocket (Hypercorn under
 Trio). Each forwards bus messages between its local bus and the socket by the rules in
-``workers.proxy.rules``; the crossing itself (encode, send, receive loop, counting) is a
-``workers.proxy.link.ProxyLink``. Pipecat 1.14's wire and behaviour, with the defects of
-spec §9 fixed: see docs/migrating-from-pipecat.md.
+``workers.proxy.rules`` and the connection's ``ProxyPolicy`` (``workers.proxy.policy``:
+the trust boundary, see docs/security.md); the crossing itself (encode, send, receive
+loop, counting) is a ``workers.proxy.link.ProxyLink``. Pipecat 1.14's wire and
+behaviour, with the defects of spec §9 fixed: see docs/migrating-from-pipecat.md.
 
 Resource handling
     The connection, its receive loop and its write watchdog are children of the worker's
@@ -48,8 +49,9 @@ from trio_pipe.bus.messages import (
 from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
 from trio_pipe.workers.base import BaseWorker
 from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats
+from trio_pipe.workers.proxy.policy import ProxyPolicy, RegistryBudget
 from trio_pipe.workers.proxy.reconnect import Reconnect
-from trio_pipe.workers.proxy.rules import ClientRules, ServerRules
+from trio_pipe.workers.proxy.rules import ClientRules, ServerRules, peer_bus_name
 from trio_pipe.ws.asgi import AsgiSocket
 from trio_pipe.ws.base import GOING_AWAY, MessageSocket, watched
 from trio_pipe.ws.client import ConnectError, open_client_socket
@@ -79,6 +81,7 @@ class _ProxyWorker(BaseWorker):
         self.stats = ProxyStats()
         """Counters over all of this proxy's connections."""
         self._link: ProxyLink | None = None
+        self._budget: RegistryBudget | None = None
         self._stopping = False
         # Woken only for what it forwards or what BaseWorker handles.
         self.bus_prefilter = self._wanted
@@ -91,12 +94,19 @@ class _ProxyWorker(BaseWorker):
     def _wanted(self, message: BusMessage) -> bool:
         return self._addressed_here(message) or self._rules.outbound(message)
 
+    @property
+    def policy(self) -> ProxyPolicy:
+        """What this proxy admits from its peer (see ``workers.proxy.policy``)."""
+        return self._rules.policy
+
     def _new_link(self, sock: MessageSocket) -> ProxyLink:
+        rules = self._rules
+        budget = self._budget = rules.new_budget()  # per connection
         return ProxyLink(
             sock,
             owner=self.name,
             serializer=self._serializer,
-            accept=self._rules.inbound,
+            admit=lambda message: rules.admit(message, budget),
             deliver=self._send,
             stats=self.stats,
         )
@@ -106,17 +116,19 @@ class _ProxyWorker(BaseWorker):
         await super().on_bus_message(message)
         link = self._link
         if link is not None and self._rules.outbound(message):
-            await link.send(message)
+            await link.send(self._rules.to_wire(message))
 
 
 class WebSocketProxyClient(_ProxyWorker):
     """Forwards bus messages to a worker behind a WebSocket server, and its answers back.
 
     Sends messages targeted at ``remote_worker_name`` (whatever their source) and
-    ``forward_messages`` instances from ``local_worker_name``; accepts messages targeted
-    at ``local_worker_name``, every registry message and every ``forward_messages``
-    instance. Connects when activated (``active=False`` by default: usually an upstream
-    event activates it).
+    ``forward_messages`` instances from ``local_worker_name``; admits, by ``policy``,
+    messages from ``remote_worker_name`` targeted at ``local_worker_name``, the
+    ``forward_messages`` instances from it, and the remote worker's registry entry. By
+    default the host cannot end or cancel this session or steer its workers (lifecycle
+    messages are refused); ``policy=ProxyPolicy.trusting()`` is Pipecat's reach. Connects
+    when activated (``active=False`` by default: usually an upstream event activates it).
 
     Args:
         name: unique worker name.
@@ -126,6 +138,8 @@ class WebSocketProxyClient(_ProxyWorker):
         forward_messages: extra message types to forward from the local worker whatever
             their target (for example ``(BusFrameMessage,)``).
         headers: HTTP headers for the handshake (for example an ``Authorization``).
+        policy: what the host may send across (default :class:`ProxyPolicy`: the job
+            protocol and plain data).
         serializer: default :class:`~trio_pipe.serializers.JSONMessageSerializer`.
         active: connect as soon as the worker starts.
         reconnect: ``True`` or a :class:`~trio_pipe.workers.proxy.reconnect.Reconnect`
@@ -159,6 +173,7 @@ class WebSocketProxyClient(_ProxyWorker):
         local_worker_name: str,
         forward_messages: tuple[type[BusMessage], ...] = (),
         headers: dict[str, str] | None = None,
+        policy: ProxyPolicy | None = None,
         serializer: MessageSerializer | None = None,
         active: bool = False,
         reconnect: Reconnect | bool | None = None,
@@ -172,7 +187,9 @@ class WebSocketProxyClient(_ProxyWorker):
     ) -> None:
         super().__init__(
             name,
-            rules=ClientRules(remote_worker_name, local_worker_name, forward_messages),
+            rules=ClientRules(
+                remote_worker_name, local_worker_name, forward_messages, policy or ProxyPolicy()
+            ),
             serializer=serializer,
             active=active,
         )
@@ -316,9 +333,16 @@ class WebSocketProxyClient(_ProxyWorker):
 class WebSocketProxyServer(_ProxyWorker):
     """Serves one accepted WebSocket: a remote client's worker talks to ``worker_name``.
 
-    Sends messages from ``worker_name`` targeted at ``remote_worker_name``, and
-    ``forward_messages`` instances from ``worker_name`` whatever their target; accepts
-    messages targeted at ``worker_name`` and ``forward_messages`` instances. Once
+    The trust boundary: what the client may put on the host's bus is ``policy``
+    (default: the job protocol and plain data; lifecycle messages and registry
+    snapshots are refused, counted in ``stats.refusals`` and logged), only from
+    ``remote_worker_name`` and only to ``worker_name`` (plus ``forward_messages``
+    instances, any target). On the host's bus the client's worker is
+    :attr:`peer_bus_name` (``"<remote_worker_name>@<name>"``, unique per connection), so
+    the served worker's replies reach this connection only; on the wire it is
+    ``remote_worker_name`` again. Sends messages from ``worker_name`` targeted at
+    :attr:`peer_bus_name`, and ``forward_messages`` instances from ``worker_name`` (not
+    those addressed to another connection's client). Once
     ``worker_name`` is ready it sends the client one ``BusWorkerRegistryMessage``, which
     lets the client's runner register it. Finishes when the client leaves.
 
@@ -339,6 +363,8 @@ class WebSocketProxyServer(_ProxyWorker):
         worker_name: the local worker behind this proxy.
         remote_worker_name: the client's worker.
         forward_messages: extra message types to forward from ``worker_name``.
+        policy: what this client may send across (default :class:`ProxyPolicy`); widen
+            it per connection, for example for a trusted token.
         serializer: default :class:`~trio_pipe.serializers.JSONMessageSerializer`.
         write_timeout: seconds one send may take before the connection is aborted.
 
@@ -355,12 +381,19 @@ class WebSocketProxyServer(_ProxyWorker):
         worker_name: str,
         remote_worker_name: str,
         forward_messages: tuple[type[BusMessage], ...] = (),
+        policy: ProxyPolicy | None = None,
         serializer: MessageSerializer | None = None,
         write_timeout: float | None = 10.0,
     ) -> None:
         super().__init__(
             name,
-            rules=ServerRules(worker_name, remote_worker_name, forward_messages),
+            rules=ServerRules(
+                worker_name,
+                remote_worker_name,
+                forward_messages,
+                policy or ProxyPolicy(),
+                peer_bus_name(remote_worker_name, name),
+            ),
             serializer=serializer,
             active=True,
         )
@@ -386,6 +419,12 @@ class WebSocketProxyServer(_ProxyWorker):
         """The connection, as a :class:`~trio_pipe.ws.base.MessageSocket`."""
         return self._server_link.sock
 
+    @property
+    def peer_bus_name(self) -> str:
+        """The client's worker as named on the host's bus (``"<remote>@<proxy name>"``):
+        the source of what it sends, the target to address it."""
+        return self._rules.bus_name
+
     async def start(self) -> None:
         """Start sequence, ``on_client_connected``, the receive loop, watch ``worker_name``."""
         await super().start()
@@ -408,11 +447,22 @@ class WebSocketProxyServer(_ProxyWorker):
                 closed = await link.run()
         finally:
             serving.set()
+        self._forget_announced()
         if not self._stopping:  # not our own stop: the client left
             self.stats.disconnects += 1
             logger.info("proxy %r: client left: %s", self.name, closed)
             await self._run_event_handler("on_client_disconnected", self._websocket)
         await self.stop()
+
+    def _forget_announced(self) -> None:
+        """What the client announced (only with a policy that admits registry snapshots)
+        leaves with it, so the host's registry does not keep growing with clients."""
+        budget, registry = self._budget, self._registry
+        if budget is None or registry is None:
+            return
+        for runner in budget.runners:
+            registry.forget_runner(runner)
+        budget.runners.clear()
 
     async def stop(self) -> None:
         """Close the socket (once; no disconnect event) and stop the worker.
