@@ -43,7 +43,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -59,6 +59,10 @@ from trio_pipe.frames import (
 )
 from trio_pipe.ids import next_id, next_name
 from trio_pipe.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from trio_pipe.workers.pipeline_worker import PipelineWorker
+    from trio_pipe.workers.runner import WorkerRunner
 
 __all__ = ["FrameDirection", "FrameProcessor"]
 
@@ -115,6 +119,7 @@ class FrameProcessor(EventHandlerMixin):
         self._frame_cancelled = False  # cheaper to test than CancelScope.cancel_called
         self._loops_scope = trio.CancelScope()
         self._data_loop_scope = trio.CancelScope()
+        self._pipeline_worker: PipelineWorker | None = None  # set by the PipelineWorker
 
     # --- identity and links --------------------------------------------------------------
 
@@ -133,6 +138,22 @@ class FrameProcessor(EventHandlerMixin):
 
     def __repr__(self) -> str:
         return f"<{self._name}>"
+
+    @property
+    def pipeline_worker(self) -> PipelineWorker:
+        """The :class:`~trio_pipe.workers.pipeline_worker.PipelineWorker` running this
+        processor (as in Pipecat 1.14); RuntimeError if none does (a bare ``PipelineTask``)."""
+        worker = self._pipeline_worker
+        if worker is None:
+            raise RuntimeError(f"{self} does not run in a PipelineWorker")
+        return worker
+
+    @property
+    def worker_runner(self) -> WorkerRunner:
+        """The runner hosting this processor's worker, to reach other workers by name:
+        ``self.worker_runner.get_worker("ui-jobs")``. RuntimeError outside a worker, or
+        before the worker was added to a runner."""
+        return self.pipeline_worker.worker_runner
 
     @property
     def next(self) -> FrameProcessor | None:

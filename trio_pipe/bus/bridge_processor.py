@@ -19,6 +19,7 @@ Resource handling
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from trio_pipe.bus.messages import BusFrameMessage, BusMessage
@@ -53,6 +54,8 @@ class BusBridgeProcessor(FrameProcessor):
         bridge: tag frames sent with this bridge name, and take only frames with it.
         exclude_frames: frame types that stay local (on top of lifecycle frames).
         name: processor name (also its subscriber name on the bus).
+        target_task: deprecated alias of ``target_worker`` (as in Pipecat since 1.8);
+            warns with ``DeprecationWarning``; ``target_worker`` wins when both are given.
     """
 
     def __init__(
@@ -64,8 +67,17 @@ class BusBridgeProcessor(FrameProcessor):
         bridge: str | None = None,
         exclude_frames: tuple[type[Frame], ...] | None = None,
         name: str | None = None,
+        target_task: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        if target_task is not None:
+            warnings.warn(
+                "BusBridgeProcessor(target_task=...) is deprecated; use target_worker=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if target_worker is None:
+                target_worker = target_task
         self._bus = bus
         self._worker_name = worker_name
         self._target_worker = target_worker

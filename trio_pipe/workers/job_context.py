@@ -56,6 +56,21 @@ class JobGroupContext:
         return self._group
 
     @property
+    def params(self) -> JobGroupParams | JobParams:
+        """What the group was asked to do (known before ``async with``)."""
+        return self._params
+
+    @property
+    def label(self) -> str | None:
+        """The group's human-readable label (a UI worker titles the client's card with it)."""
+        return self._params.label
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether a cancel asked for from outside (a client UI) is honoured."""
+        return self._params.cancellable
+
+    @property
     def job_id(self) -> str:
         """The job id shared by every worker of the group."""
         return self._started().job_id

@@ -162,6 +162,9 @@ class PipelineWorker(BaseWorker):
             cancel_timeout_secs=cancel_timeout_secs,
             cleanup_timeout_secs=cleanup_timeout_secs,
         )
+        # Processors reach their worker and its runner as in Pipecat (self.worker_runner).
+        for processor in _walk(self._task.pipeline):
+            processor._pipeline_worker = self
         for event in ("on_pipeline_started", "on_pipeline_finished", "on_pipeline_error"):
             self._register_event_handler(event)
             self._task.add_event_handler(event, self._forward_event(event))
