@@ -8,6 +8,12 @@ Outbound (server to client), queued by a PipelineWorker for each UI carrier; the
 processor turns each into one urgent transport message:
 :class:`RTVIUICommandFrame`, :class:`RTVIUIJobGroupFrame`.
 
+Custom messages (Pipecat's names): :class:`RTVIClientMessageFrame` (a ``client-message``,
+pushed downstream), answered by an :class:`RTVIServerResponseFrame` that reaches the RTVI
+processor (``server-response``, or ``error-response`` when ``error`` is set);
+:class:`RTVIServerMessageFrame` becomes a ``server-message``; :class:`RTVISendTextFrame`
+marks text the client sent with ``send-text``.
+
 All are system frames, as in Pipecat: they are never purged by an interruption.
 """
 
@@ -21,6 +27,10 @@ from trio_pipe.frames import SystemFrame
 from trio_pipe.rtvi.models import UIJobGroupData
 
 __all__ = [
+    "RTVIClientMessageFrame",
+    "RTVISendTextFrame",
+    "RTVIServerMessageFrame",
+    "RTVIServerResponseFrame",
     "RTVIUICancelJobGroupFrame",
     "RTVIUICommandFrame",
     "RTVIUIEventFrame",
@@ -70,3 +80,37 @@ class RTVIUICancelJobGroupFrame(SystemFrame):
     msg_id: str = ""
     job_id: str = ""
     reason: str | None = None
+
+
+@_frame
+class RTVIClientMessageFrame(SystemFrame):
+    """A ``client-message``: ``type`` and ``data`` as the client sent them (``t``, ``d``)."""
+
+    msg_id: str
+    type: str
+    data: Any | None = None
+
+
+@_frame
+class RTVIServerResponseFrame(SystemFrame):
+    """The answer to ``client_msg``: ``data``, or ``error`` for an ``error-response``."""
+
+    client_msg: RTVIClientMessageFrame
+    data: Any | None = None
+    error: str | None = None
+
+
+@_frame
+class RTVIServerMessageFrame(SystemFrame):
+    """A ``server-message`` for the client carrying ``data``."""
+
+    data: Any
+
+
+@_frame
+class RTVISendTextFrame(SystemFrame):
+    """Text the client sent with ``send-text`` (followed downstream by a ``TextFrame``)."""
+
+    msg_id: str
+    text: str
+    user_id: str | None = None

@@ -11,6 +11,13 @@ stage, which reads it (:func:`~trio_pipe.rtvi.translate.read_client_message`) an
   downstream, then fires ``on_ui_message`` with the
   :class:`~trio_pipe.rtvi.translate.UIClientMessage` (the PipelineWorker republishes it on
   the bus);
+* ``client-message``: pushes an ``RTVIClientMessageFrame`` downstream, then fires
+  ``on_client_message`` with the :class:`~trio_pipe.rtvi.translate.ClientMessage`; the
+  application answers with :meth:`RTVIProcessor.send_server_response` (or an
+  ``RTVIServerResponseFrame`` that reaches this stage);
+* ``send-text``: interrupts the bot (unless ``run_immediately`` is false), pushes an
+  ``RTVISendTextFrame`` and a ``TextFrame`` downstream, and acknowledges with
+  ``user-input``;
 * ``disconnect-bot``: pushes an ``EndWorkerFrame`` (the task ends the pipeline);
 * bad input: the ``error``/``error-response`` envelope, if any, goes back; nothing else.
 
@@ -18,7 +25,10 @@ Outbound, each ``RTVIUICommandFrame``/``RTVIUIJobGroupFrame`` that reaches this 
 becomes one ``OutputTransportMessageUrgentFrame`` with its envelope, pushed downstream
 (urgent: it overtakes queued audio); the frame itself goes on too, so later processors can
 watch. An ``ErrorFrame`` passing through is reported to the client as an ``error``
-envelope, as in Pipecat.
+envelope, as in Pipecat; an ``RTVIServerMessageFrame`` becomes a ``server-message``.
+Speaking frames, interruptions and transcriptions reaching this stage (the upstream copy
+of a broadcast) are reported with the events Pipecat's ``RTVIObserver`` sends
+(:mod:`trio_pipe.rtvi.messages`).
 
 Resource handling
     Client messages are handled in arrival order by one *message loop*, a child of the
@@ -53,14 +63,24 @@ from trio_pipe.frames import (
     InputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
     StartFrame,
+    TextFrame,
 )
 from trio_pipe.processors import FrameDirection, FrameProcessor
-from trio_pipe.rtvi import models
-from trio_pipe.rtvi.frames import RTVIUICommandFrame, RTVIUIJobGroupFrame
+from trio_pipe.rtvi import messages, models
+from trio_pipe.rtvi.frames import (
+    RTVIClientMessageFrame,
+    RTVISendTextFrame,
+    RTVIServerMessageFrame,
+    RTVIServerResponseFrame,
+    RTVIUICommandFrame,
+    RTVIUIJobGroupFrame,
+)
 from trio_pipe.rtvi.translate import (
+    ClientMessage,
     ClientReady,
     DisconnectBot,
     Rejected,
+    SendText,
     UIClientMessage,
     client_version_error,
     envelope_for_frame,
@@ -83,13 +103,16 @@ class RTVIProcessor(FrameProcessor):
     """Reads RTVI client messages, answers the handshake, sends UI envelopes.
 
     Events: ``on_bot_started(rtvi)``, ``on_client_ready(rtvi)``,
-    ``on_ui_message(rtvi, message: UIClientMessage)``; the last two are awaited in order
-    by the message loop.
+    ``on_client_message(rtvi, message: ClientMessage)``,
+    ``on_ui_message(rtvi, message: UIClientMessage)``; the last three are awaited in
+    order by the message loop.
 
     Args:
         capabilities: the ``capabilities`` object sent in ``bot-ready`` (``None``-valued
             keys left out). Default ``{"metrics": False}``, what Pipecat sends for a
             pipeline that reports no metrics.
+        vad_events: also send ``vad-user-started/stopped-speaking`` (Pipecat's
+            observer default: off).
         name: processor name.
     """
 
@@ -97,9 +120,14 @@ class RTVIProcessor(FrameProcessor):
     MESSAGE_QUEUE_SIZE: ClassVar[int] = 256
 
     def __init__(
-        self, *, capabilities: Mapping[str, Any] | None = None, name: str | None = None
+        self,
+        *,
+        capabilities: Mapping[str, Any] | None = None,
+        vad_events: bool = False,
+        name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        self._vad_events = vad_events
         self._capabilities = dict(capabilities) if capabilities is not None else {"metrics": False}
         self._client_ready = False
         self._client_ready_id = ""
@@ -111,7 +139,7 @@ class RTVIProcessor(FrameProcessor):
         """Client messages refused as invalid (each logged; some answered with an error)."""
         self.dropped_messages = 0
         """Client messages dropped because the message loop was behind or stopped."""
-        for event in ("on_bot_started", "on_client_ready", "on_ui_message"):
+        for event in ("on_bot_started", "on_client_ready", "on_client_message", "on_ui_message"):
             self._register_event_handler(event)
 
     @property
@@ -161,9 +189,19 @@ class RTVIProcessor(FrameProcessor):
         """Send an ``error`` envelope (not fatal)."""
         await self.push_transport_message(models.error(error))
 
-    async def send_error_response(self, msg_id: str, error: str) -> None:
-        """Send an ``error-response`` to the client message ``msg_id``."""
+    async def send_error_response(self, msg: str | ClientMessage, error: str) -> None:
+        """Send an ``error-response`` to a client message (its id, or the message)."""
+        msg_id = msg if isinstance(msg, str) else msg.msg_id
         await self.push_transport_message(models.error_response(msg_id, error))
+
+    async def send_server_response(self, client_msg: ClientMessage, data: Any = None) -> None:
+        """Answer a ``client-message`` with a ``server-response`` carrying ``data``."""
+        envelope = messages.server_response(client_msg.msg_id, client_msg.type, data)
+        await self.push_transport_message(envelope)
+
+    async def send_server_message(self, data: Any) -> None:
+        """Send a ``server-message`` carrying ``data``."""
+        await self.push_transport_message(messages.server_message(data))
 
     # --- frames ---------------------------------------------------------------------------
 
@@ -184,6 +222,10 @@ class RTVIProcessor(FrameProcessor):
         elif isinstance(frame, ErrorFrame):
             await self.push_transport_message(models.error(frame.error, fatal=frame.fatal))
             await self.push_frame(frame, direction)
+        elif isinstance(frame, RTVIServerResponseFrame):
+            await self._send_response(frame)  # consumed here
+        elif isinstance(frame, RTVIServerMessageFrame):
+            await self.send_server_message(frame.data)  # consumed here
         elif isinstance(frame, CancelFrame):
             self._stop_loop()
             await self.push_frame(frame, direction)
@@ -191,7 +233,24 @@ class RTVIProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
             self._stop_loop()
         else:
+            await self._report(frame, direction)
             await self.push_frame(frame, direction)
+
+    async def _report(self, frame: Frame, direction: FrameDirection) -> None:
+        # A broadcast's downstream copy would report the same event twice.
+        if frame.broadcast_sibling_id is not None and direction is FrameDirection.DOWNSTREAM:
+            return
+        envelope = messages.envelope_for_observed(frame, vad_events=self._vad_events)
+        if envelope is not None:
+            await self.push_transport_message(envelope)
+
+    async def _send_response(self, frame: RTVIServerResponseFrame) -> None:
+        client = frame.client_msg
+        if frame.error is not None:
+            await self.push_transport_message(models.error_response(client.msg_id, frame.error))
+        else:
+            envelope = messages.server_response(client.msg_id, client.type, frame.data)
+            await self.push_transport_message(envelope)
 
     async def cleanup(self) -> None:
         """Stop the message loop, then the lanes."""
@@ -245,6 +304,12 @@ class RTVIProcessor(FrameProcessor):
             await self._run_event_handler("on_ui_message", result)
         elif isinstance(result, ClientReady):
             await self._handle_client_ready(result)
+        elif isinstance(result, ClientMessage):
+            frame = RTVIClientMessageFrame(msg_id=result.msg_id, type=result.type, data=result.data)
+            await self.push_frame(frame)
+            await self._run_event_handler("on_client_message", result)
+        elif isinstance(result, SendText):
+            await self._handle_send_text(result)
         elif isinstance(result, DisconnectBot):
             await self.push_frame(EndWorkerFrame())
         elif isinstance(result, Rejected):
@@ -252,6 +317,17 @@ class RTVIProcessor(FrameProcessor):
             logger.warning("%s: rejected a client message: %s", self, result.reason)
             if result.reply is not None:
                 await self.push_transport_message(result.reply)
+
+    async def _handle_send_text(self, message: SendText) -> None:
+        if message.run_immediately:
+            await self.broadcast_interruption()
+        await self.push_frame(RTVISendTextFrame(msg_id=message.msg_id, text=message.content))
+        text = TextFrame(text=message.content)
+        text.skip_tts = not message.audio_response
+        await self.push_frame(text)
+        await self.push_transport_message(
+            messages.user_input(message.content, msg_id=message.msg_id)
+        )
 
     async def _handle_client_ready(self, message: ClientReady) -> None:
         version, warning = client_version_error(message.version)

@@ -6,6 +6,8 @@ processor must do with it:
 * :class:`UIClientMessage`: a valid ``ui-event``, ``ui-snapshot`` or ``ui-cancel-job-group``;
   it carries the bus event (name and payload) and the frame to push downstream;
 * :class:`ClientReady`: the handshake (answered with ``bot-ready``);
+* :class:`ClientMessage`: a custom ``client-message`` (answered by the application);
+* :class:`SendText`: ``send-text``, text for the pipeline;
 * :class:`DisconnectBot`: the client asks the bot to end;
 * :class:`Rejected`: bad input, with the envelope to send back (or none), never a bus event.
 
@@ -53,9 +55,11 @@ from trio_pipe.rtvi.snapshot import SnapshotError, validate_snapshot
 
 __all__ = [
     "RESERVED_PREFIX",
+    "ClientMessage",
     "ClientReady",
     "DisconnectBot",
     "Rejected",
+    "SendText",
     "UIClientMessage",
     "envelope_for_carrier",
     "envelope_for_frame",
@@ -88,6 +92,25 @@ class ClientReady:
 
 
 @attrs.frozen
+class ClientMessage:
+    """``client-message``: the client's ``t`` as ``type``, its ``d`` as ``data``."""
+
+    msg_id: str
+    type: str
+    data: Any = None
+
+
+@attrs.frozen
+class SendText:
+    """``send-text``: ``content``, and its options (Pipecat's defaults: both True)."""
+
+    msg_id: str
+    content: str
+    run_immediately: bool = True
+    audio_response: bool = True
+
+
+@attrs.frozen
 class DisconnectBot:
     """``disconnect-bot``: the client asks the bot to end the session."""
 
@@ -102,7 +125,9 @@ class Rejected:
     reply: dict[str, Any] | None = None
 
 
-ClientMessageResult = UIClientMessage | ClientReady | DisconnectBot | Rejected
+ClientMessageResult = (
+    UIClientMessage | ClientReady | ClientMessage | SendText | DisconnectBot | Rejected
+)
 
 
 class _Invalid(ValueError):
@@ -160,10 +185,30 @@ def _client_ready(msg_id: str, data: dict[str, Any]) -> ClientMessageResult:
     )
 
 
+def _client_message(msg_id: str, data: dict[str, Any]) -> ClientMessageResult:
+    return ClientMessage(msg_id, _required_str(data, "t"), data.get("d"))
+
+
+def _send_text(msg_id: str, data: dict[str, Any]) -> ClientMessageResult:
+    content = _required_str(data, "content")
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise _Invalid("data.options: expected an object or null")
+    flags = {}
+    for key in ("run_immediately", "audio_response"):
+        value = options.get(key, True)
+        if not isinstance(value, bool):
+            raise _Invalid(f"data.options.{key}: expected a boolean")
+        flags[key] = value
+    return SendText(msg_id, content, **flags)
+
+
 _UI_READERS = {
     "ui-event": _ui_event,
     "ui-snapshot": _ui_snapshot,
     "ui-cancel-job-group": _ui_cancel_job_group,
+    "client-message": _client_message,
+    "send-text": _send_text,
 }
 
 
