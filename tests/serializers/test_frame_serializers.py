@@ -237,6 +237,21 @@ async def test_t26_bad_input_returns_none_and_counts(
     assert isinstance(await serializer.deserialize(bytes.fromhex("2a00")), InterruptionFrame)
 
 
+async def test_a_client_on_the_wrong_protocol_cannot_flood_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # issue 13, item 11: every payload counted, only the first ten and then one in a
+    # thousand logged (as the proxy does)
+    serializer = ProtobufFrameSerializer()
+    with caplog.at_level(logging.WARNING, logger="trio_pipe.serializers.base_serializer"):
+        for _ in range(3000):
+            assert await serializer.deserialize('{"event": "media"}') is None
+    assert serializer.decode_errors == 3000
+    logged = [r for r in caplog.records if "undecodable" in r.getMessage()]
+    assert len(logged) == 10 + 3  # 1..10, 1000, 2000, 3000
+    assert "(3000 so far)" in logged[-1].getMessage()
+
+
 async def test_unserializable_message_is_dropped_and_counted() -> None:
     serializer = ProtobufFrameSerializer()
     assert await serializer.serialize(OutputTransportMessageFrame(message={1, 2})) is None

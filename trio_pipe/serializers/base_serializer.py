@@ -20,6 +20,7 @@ from trio_pipe.frames import (
     OutputTransportMessageUrgentFrame,
     StartFrame,
 )
+from trio_pipe.ratelimit import loud
 
 __all__ = ["RTVI_MESSAGE_LABEL", "FrameSerializer", "FrameSerializerParams"]
 
@@ -45,7 +46,9 @@ class FrameSerializer:
     """Base class: ``setup``, ``serialize`` and ``deserialize`` (all async, as in Pipecat).
 
     Subclasses implement :meth:`serialize` and :meth:`deserialize`, and call
-    :meth:`_decode_failed` / :meth:`_encode_failed` instead of raising on bad data.
+    :meth:`_decode_failed` / :meth:`_encode_failed` instead of raising on bad data. Each
+    failure is counted (``decode_errors``, ``encode_errors``); the first ten of each kind
+    are logged, then one in a thousand (``trio_pipe.ratelimit``).
     """
 
     InputParams = FrameSerializerParams
@@ -89,7 +92,11 @@ class FrameSerializer:
         raise NotImplementedError
 
     def _decode_failed(self, reason: str, *args: Any) -> None:
+        # Rate-limited like the proxy's drops: a client on the wrong protocol sends
+        # nothing but bad payloads, and must not flood the log too.
         self.decode_errors += 1
+        if not loud(self.decode_errors):
+            return
         logger.warning(
             "%s: dropped an undecodable payload (%d so far): " + reason,
             type(self).__name__,
@@ -99,6 +106,8 @@ class FrameSerializer:
 
     def _encode_failed(self, frame: Frame, error: BaseException) -> None:
         self.encode_errors += 1
+        if not loud(self.encode_errors):
+            return
         logger.warning(
             "%s: cannot encode %s, dropped (%d so far): %r",
             type(self).__name__,
