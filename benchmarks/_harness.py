@@ -3,7 +3,13 @@
 Each benchmark runs one workload on trio_pipe in this process and the same workload on
 Pipecat 1.14 in a subprocess (the interpreter named by ``PIPECAT_PYTHON``), alternating
 rounds so that machine noise hits both alike, and prints one JSON document with the
-figures and the ratios measured in that one run.
+figures and the comparisons measured in that one run.
+
+A comparison (:func:`compare`) is published under the document's ``speedup`` key, one
+entry per figure: how many times better trio_pipe did than Pipecat (higher is better,
+whichever way the figure itself goes), as the median of the per-round ratios (round *i*
+of ours against round *i* of Pipecat's, run one after the other) with their min and
+max. ``trio-pipe bench`` reads these entries (see :data:`SPEEDUP_FIELDS`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+#: Rounds every published comparison needs at least (``--quick`` may run fewer).
+MIN_ROUNDS = 3
+
+#: The fields of a ``speedup`` entry that ``trio-pipe bench`` reads.
+SPEEDUP_FIELDS = ("label", "median", "min", "max", "rounds")
 
 
 def pipecat_python() -> str | None:
@@ -93,6 +106,83 @@ def ratio(ours: float | None, theirs: float | None) -> float | None:
     if not ours or not theirs:
         return None
     return round(ours / theirs, 2)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One compared figure: its human name, how to read it from one round's result (None
+    when that round has none), and whether more of it is better."""
+
+    label: str
+    read: Callable[[dict[str, Any]], float | None]
+    higher_is_better: bool = True
+
+
+def field(name: str) -> Callable[[dict[str, Any]], float | None]:
+    """Reads ``result[name]``."""
+    return lambda result: result.get(name)
+
+
+def percentile_of(name: str, which: str = "p50", first: int | None = None) -> Callable:
+    """Reads a percentile (``p50``/``p99``/``max``) of the samples in ``result[name]``
+    (seconds), optionally of the first ``first`` of them only."""
+
+    def read(result: dict[str, Any]) -> float | None:
+        samples = result.get(name)
+        if not samples:
+            return None
+        return percentiles(samples[:first] if first else samples).get(which)
+
+    return read
+
+
+def round_speedups(
+    mine: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]], metric: Metric
+) -> list[float | None]:
+    """Per round, how many times better ours did (None where a side has no figure)."""
+    found: list[float | None] = []
+    for a, b in zip(mine, other, strict=False):
+        ours, theirs = metric.read(a), metric.read(b)
+        if not ours or not theirs:
+            found.append(None)
+        else:
+            found.append(ours / theirs if metric.higher_is_better else theirs / ours)
+    return found
+
+
+def speedup_entry(label: str, per_round: Sequence[float | None], why: str = "") -> dict[str, Any]:
+    """A ``speedup`` entry: median of the per-round values with min and max, or (when a
+    round had no ratio) ``median`` None and ``why``."""
+    entry: dict[str, Any] = {"label": label, "rounds": len(per_round)}
+    values = [v for v in per_round if v is not None]
+    entry["per_round"] = [None if v is None else round(v, 3) for v in per_round]
+    if values and len(values) == len(per_round):
+        entry.update(
+            median=round(statistics.median(values), 2),
+            min=round(min(values), 2),
+            max=round(max(values), 2),
+        )
+    else:
+        entry.update(median=None, min=None, max=None, why=why or "a side had no figure")
+    return entry
+
+
+def compare(
+    mine: Sequence[dict[str, Any]],
+    other: Sequence[dict[str, Any]],
+    metrics: dict[str, Metric],
+) -> dict[str, dict[str, Any]]:
+    """The document's ``speedup`` entries: each metric's per-round ratios, summarised."""
+    return {
+        name: speedup_entry(metric.label, round_speedups(mine, other, metric))
+        for name, metric in metrics.items()
+    }
+
+
+def median_of(results: Sequence[dict[str, Any]], read: Callable) -> float | None:
+    """The median over rounds of one figure (for the per-side summaries)."""
+    values = [v for v in map(read, results) if v is not None]
+    return round(statistics.median(values), 2) if values else None
 
 
 def emit(document: dict[str, Any]) -> None:

@@ -15,12 +15,16 @@ import time
 import trio
 
 from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
     alternate,
     best,
+    compare,
     emit,
+    field,
+    percentile_of,
     percentiles,
     pipecat_python,
-    ratio,
     run_pipecat,
 )
 from trio_pipe.bus.bus import LocalBus
@@ -195,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--latency-samples", type=int, default=2_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     args = parser.parse_args()
     n, lat = args.messages, args.latency_samples
 
@@ -206,17 +210,28 @@ def main() -> None:
             return run_pipecat(PIPECAT_SCRIPT, [str(n), str(lat)])
 
     mine, other = alternate(lambda: _ours(n, lat), theirs, args.rounds)
-    doc: dict = {"benchmark": "bus_throughput", "messages": n, "trio_pipe": _summarise(mine)}
+    doc: dict = {
+        "benchmark": "bus_throughput",
+        "area": "Bus",
+        "messages": n,
+        "rounds": args.rounds,
+        "trio_pipe": _summarise(mine),
+    }
     if other:
         doc["pipecat"] = _summarise(other)
-        ours_s, theirs_s = doc["trio_pipe"], doc["pipecat"]
-        doc["ratio"] = {
-            "msgs_per_s_1": ratio(ours_s["msgs_per_s_1"], theirs_s["msgs_per_s_1"]),
-            "deliveries_per_s_4": ratio(
-                ours_s["deliveries_per_s_4"], theirs_s["deliveries_per_s_4"]
-            ),
-            "latency_p50": ratio(ours_s["latency_us"]["p50"], theirs_s["latency_us"]["p50"]),
-        }
+        doc["speedup"] = compare(
+            mine,
+            other,
+            {
+                "msgs_per_s_1": Metric("messages/s, 1 subscriber", field("msgs_per_s_1")),
+                "deliveries_per_s_4": Metric(
+                    "deliveries/s, 4 subscribers", field("deliveries_per_s_4")
+                ),
+                "latency_p50": Metric(
+                    "send-to-handler latency p50", percentile_of("latency"), False
+                ),
+            },
+        )
         doc["targets"] = {"msgs_per_s": ">= 3x", "latency_p50": "<= 0.5x"}
     else:
         doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"

@@ -23,13 +23,29 @@ from typing import Any
 import numpy as np
 import trio
 
-from benchmarks._harness import alternate, emit, pipecat_python, ratio, run_pipecat
+from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
+    alternate,
+    compare,
+    emit,
+    field,
+    pipecat_python,
+    run_pipecat,
+)
 from trio_pipe.frames import OutputAudioRawFrame, OutputTransportMessageUrgentFrame
 from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
 from trio_pipe.serializers.twilio import TwilioFrameSerializer, TwilioSerializerParams
 
 MESSAGE = {"type": "server-message", "n": 1, "data": {"text": "hello", "ok": True}}
-WORKLOADS = ("audio_out", "audio_in", "message_out", "message_in", "twilio_out", "twilio_in")
+WORKLOADS = {
+    "audio_out": "protobuf audio frame out",
+    "audio_in": "protobuf audio frame in",
+    "message_out": "protobuf transport message out",
+    "message_in": "protobuf transport message in",
+    "twilio_out": "Twilio 20 ms audio out (resample + µ-law)",
+    "twilio_in": "Twilio 20 ms media event in",
+}
 
 
 def _pcm(rate: int, ms: int) -> bytes:
@@ -131,7 +147,7 @@ def _best(results: list[dict[str, float]]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=5_000, help="operations per workload")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     args = parser.parse_args()
 
     theirs = None
@@ -143,6 +159,7 @@ def main() -> None:
     mine, other = alternate(lambda: _ours(args.ops), theirs, args.rounds)
     doc: dict[str, Any] = {
         "benchmark": "frame_serializer",
+        "area": "Frame serializers",
         "unit": "µs per operation (best of rounds; lower is better)",
         "ops": args.ops,
         "rounds": args.rounds,
@@ -150,9 +167,11 @@ def main() -> None:
     }
     if other:
         doc["pipecat"] = _best(other)
-        doc["speedup"] = {  # Pipecat time / our time: > 1 means trio_pipe is faster
-            key: ratio(doc["pipecat"][key], doc["trio_pipe"][key]) for key in WORKLOADS
-        }
+        doc["speedup"] = compare(  # Pipecat's time / ours, per round
+            mine,
+            other,
+            {key: Metric(label, field(key), False) for key, label in WORKLOADS.items()},
+        )
     else:
         doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"
     emit(doc)

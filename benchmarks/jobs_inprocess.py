@@ -4,9 +4,12 @@ Workload (the same on both sides, Pipecat 1.14 in a subprocess through PIPECAT_P
 a requester worker and an echo worker on one runner with an in-process bus.
 
 * round trip: one ``async with requester.job("worker", ...)`` at a time (request, echo
-  handler answers, context exits); p50/p99 in microseconds, over all of them and over the
-  first 250 (Pipecat's grow slower as its leaked watches pile up);
-* jobs/s: 50 clients, each running jobs back to back, so 50 are always outstanding;
+  handler answers, context exits); p50/p99 in microseconds, over the first 250 of a fresh
+  session and over all of them (Pipecat's grow slower as its leaked watches pile up, so
+  the whole-session figures are labelled as including that leak);
+* jobs/s: 50 clients, each running jobs back to back, so 50 are always outstanding, on a
+  fresh session of its own (the same length on both sides) so the leak of the round-trip
+  phase does not decide it;
 * memory (a fresh process per side): ``--jobs`` sequential jobs through a
   ``@job(sequential=True)`` handler; the registry watches, job groups, open jobs and
   handler tables before and after, and the peak RSS. Pipecat keeps one registry watch per
@@ -30,12 +33,16 @@ from typing import Any
 import trio
 
 from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
     alternate,
     best,
+    compare,
     emit,
+    field,
+    percentile_of,
     percentiles,
     pipecat_python,
-    ratio,
     run_pipecat,
     saturate,
     timed_round_trips,
@@ -54,6 +61,8 @@ from pipecat.workers.base_worker import BaseWorker
 from pipecat.workers.runner import WorkerRunner
 
 MODE, N_SEQ, N_TP, OUT, WARMUP = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 50, 50
+# One session runs the round trips (N_TP == 0) or the throughput (N_SEQ == 0), both
+# after the same warm-up: sessions of the same length on both sides.
 
 class Echo(BaseWorker):
     @job(name="echo")
@@ -98,6 +107,7 @@ async def main():
             t0 = time.perf_counter()
             await one(req, i)
             samples.append(time.perf_counter() - t0)
+        out = {"rtt": samples} if N_SEQ else {}
         remaining = [N_TP]
 
         async def client():
@@ -105,9 +115,10 @@ async def main():
                 remaining[0] -= 1
                 await one(req, remaining[0])
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(OUT)))
-        out = {"rtt": samples, "jobs_per_s": N_TP / (time.perf_counter() - t0)}
+        if N_TP:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(OUT)))
+            out["jobs_per_s"] = N_TP / (time.perf_counter() - t0)
     else:
         before = sizes(runner, req, worker)
         t0 = time.perf_counter()
@@ -166,9 +177,11 @@ async def _session(mode: str, n_seq: int, n_tp: int) -> dict[str, Any]:
         if mode == "speed":
             one = partial(_one, requester)
             samples = await timed_round_trips(one, n_seq, WARMUP)
-            t0 = time.perf_counter()
-            await saturate(one, n_tp, OUTSTANDING)
-            out = {"rtt": samples, "jobs_per_s": n_tp / (time.perf_counter() - t0)}
+            out = {"rtt": samples} if n_seq else {}
+            if n_tp:
+                t0 = time.perf_counter()
+                await saturate(one, n_tp, OUTSTANDING)
+                out["jobs_per_s"] = n_tp / (time.perf_counter() - t0)
         else:
             before = _sizes(runner, requester, worker)
             t0 = time.perf_counter()
@@ -230,7 +243,7 @@ def main() -> None:
     parser.add_argument("--throughput", type=int, default=10_000, help="jobs in the 50-wide run")
     parser.add_argument("--jobs", type=int, default=5_000, help="sequential jobs, memory run")
     parser.add_argument("--pipecat-jobs", type=int, default=5_000, help="cap for Pipecat's")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--phase", choices=["all", "memory"], default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -238,22 +251,28 @@ def main() -> None:
         print(json.dumps(trio.run(_session, "memory", args.jobs, 0)))
         return
 
+    def ours_round() -> dict[str, Any]:
+        # Two fresh sessions: the round trips, then the throughput (see the docstring).
+        result = trio.run(_session, "speed", args.sequential, 0)
+        result.update(trio.run(_session, "speed", 0, args.throughput))
+        return result
+
     theirs = None
     if pipecat_python():
 
         def theirs() -> dict[str, Any]:
-            return run_pipecat(
-                PIPECAT_SCRIPT, ["speed", str(args.sequential), str(args.throughput)]
-            )
+            result = run_pipecat(PIPECAT_SCRIPT, ["speed", str(args.sequential), "0"])
+            result.update(run_pipecat(PIPECAT_SCRIPT, ["speed", "0", str(args.throughput)]))
+            return result
 
-    mine, other = alternate(
-        lambda: trio.run(_session, "speed", args.sequential, args.throughput), theirs, args.rounds
-    )
+    mine, other = alternate(ours_round, theirs, args.rounds)
     doc: dict[str, Any] = {
         "benchmark": "jobs_inprocess",
+        "area": "Workers and jobs",
         "sequential_round_trips": args.sequential,
         "throughput_jobs": args.throughput,
         "outstanding": OUTSTANDING,
+        "rounds": args.rounds,
         "trio_pipe": _summarise(mine),
     }
     doc["trio_pipe"]["memory"] = _memory_summary(_memory_in_subprocess(args.jobs))
@@ -262,13 +281,23 @@ def main() -> None:
         pipecat_jobs = min(args.jobs, args.pipecat_jobs)
         memory = run_pipecat(PIPECAT_SCRIPT, ["memory", str(pipecat_jobs), "0"], timeout=600)
         doc["pipecat"]["memory"] = _memory_summary(memory)
-        ours, theirs_s = doc["trio_pipe"], doc["pipecat"]
-        doc["ratio"] = {
-            "jobs_per_s": ratio(ours["jobs_per_s"], theirs_s["jobs_per_s"]),
-            "rtt_p50": ratio(ours["rtt_us"]["p50"], theirs_s["rtt_us"]["p50"]),
-            "rtt_p99": ratio(ours["rtt_us"]["p99"], theirs_s["rtt_us"]["p99"]),
-            "rtt_early_p50": ratio(ours["rtt_early_us"]["p50"], theirs_s["rtt_early_us"]["p50"]),
-        }
+        whole = f"over {args.sequential} jobs, Pipecat's watch leak included"
+        doc["speedup"] = compare(
+            mine,
+            other,
+            {
+                "jobs_per_s": Metric("jobs/s, 50 outstanding, fresh session", field("jobs_per_s")),
+                "rtt_early_p50": Metric(
+                    f"job round trip p50, first {EARLY} of a fresh session",
+                    percentile_of("rtt", first=EARLY),
+                    False,
+                ),
+                "rtt_p50": Metric(f"job round trip p50 {whole}", percentile_of("rtt"), False),
+                "rtt_p99": Metric(
+                    f"job round trip p99 {whole}", percentile_of("rtt", "p99"), False
+                ),
+            },
+        )
         doc["note"] = (
             "Pipecat keeps one registry watch per job() and scans them all on the next one, "
             f"so its round trip grows with the session; rtt_early covers the first {EARLY}."

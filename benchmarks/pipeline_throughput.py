@@ -1,12 +1,19 @@
 """Pipeline runtime: frames/s through 5 pass-through processors, and how fast a system frame
 overtakes 1,000 queued data frames.
 
-Throughput: N TextFrames queued into a running pipeline task; the clock stops when the
-last one leaves the fifth processor. Overtaking: the first processor holds its data lane
+Throughput: N TextFrames queued into a running pipeline; the clock stops when the last
+one leaves the fifth processor. Overtaking: the first processor holds its data lane
 (1,000 TextFrames wait behind a blocked one); a system frame queued then is timed from
-``queue_frame`` to the fifth processor. Pipecat 1.14 runs the same workload with its
-``PipelineWorker`` (RTVI, turn tracking and the idle timeout off, so both sides run the
-bare runtime), in a subprocess, rounds alternating.
+``queue_frame`` to the fifth processor. Each throughput and overtaking phase runs on a
+fresh pipeline. Pipecat 1.14 runs the same workload in a subprocess, rounds alternating,
+in two configurations (both sides the same work in each):
+
+* ``bare``: the runtime alone. Ours: a ``PipelineTask``. Pipecat's: its
+  ``PipelineWorker`` (``PipelineTask`` is an alias of it in 1.14) with RTVI, turn
+  tracking and the idle timeout off, under a ``WorkerRunner``;
+* ``worker``: as users run them, each side's ``PipelineWorker`` with its defaults (RTVI
+  on: ours puts an ``RTVIProcessor`` first; Pipecat's adds its ``RTVIProcessor`` and
+  ``RTVIObserver``, and its turn-tracking observer) under a ``WorkerRunner``.
 
     python benchmarks/pipeline_throughput.py [--frames N] [--samples S] [--rounds R]
 """
@@ -15,22 +22,28 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import attrs
 import trio
 
 from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
     alternate,
-    best,
+    compare,
     emit,
+    field,
+    median_of,
+    percentile_of,
     percentiles,
     pipecat_python,
-    ratio,
     run_pipecat,
 )
 from trio_pipe.frames import Frame, SystemFrame, TextFrame
 from trio_pipe.pipeline import Pipeline, PipelineTask
 from trio_pipe.processors import FrameDirection, FrameProcessor
+from trio_pipe.workers import PipelineWorker, WorkerRunner
 
 QUEUED = 1000
 
@@ -43,7 +56,7 @@ from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
-N, SAMPLES, QUEUED = int(sys.argv[1]), int(sys.argv[2]), 1000
+N, SAMPLES, QUEUED, CONFIG = int(sys.argv[1]), int(sys.argv[2]), 1000, sys.argv[3]
 
 @dataclass
 class Ping(SystemFrame):
@@ -81,10 +94,13 @@ class Stamp(Pass):
 
 async def run(body):
     gate, stamp = Gate(), Stamp()
-    worker = PipelineWorker(
-        Pipeline([gate, Pass(), Pass(), Pass(), stamp]),
-        enable_rtvi=False, enable_turn_tracking=False, idle_timeout_secs=None,
-    )
+    pipeline = Pipeline([gate, Pass(), Pass(), Pass(), stamp])
+    if CONFIG == "bare":
+        worker = PipelineWorker(
+            pipeline, enable_rtvi=False, enable_turn_tracking=False, idle_timeout_secs=None
+        )
+    else:  # as users run it: the defaults
+        worker = PipelineWorker(pipeline)
     runner = WorkerRunner(handle_sigint=False)
     result = {}
     async def drive():
@@ -178,18 +194,28 @@ class Stamp(Pass):
         await super().process_frame(frame, direction)
 
 
-async def _run(body) -> dict:
+CONFIGS = ("bare", "worker")
+
+
+async def _run(body, config: str) -> dict:
     gate, stamp = Gate(), Stamp()
-    task = PipelineTask(Pipeline([gate, Pass(), Pass(), Pass(), stamp]))
+    pipeline = Pipeline([gate, Pass(), Pass(), Pass(), stamp])
     async with trio.open_nursery() as nursery:
-        await nursery.start(task.run)
+        if config == "bare":
+            task: PipelineTask | PipelineWorker = PipelineTask(pipeline)
+            await nursery.start(task.run)
+        else:  # as users run it: a PipelineWorker with its defaults (RTVI on)
+            task = PipelineWorker(pipeline)
+            runner = WorkerRunner(handle_sigint=False)
+            await runner.add_workers(task)
+            await nursery.start(runner.run)
         result = await body(task, gate, stamp)
         await task.stop_when_done()
     return result
 
 
 def _throughput(n: int):
-    async def body(task: PipelineTask, gate: Gate, stamp: Stamp) -> dict:
+    async def body(task: Any, gate: Gate, stamp: Stamp) -> dict:
         frames = [TextFrame(text="x") for _ in range(n)]
         stamp.texts, stamp.target, stamp.done = 0, n, trio.Event()
         t0 = time.perf_counter()
@@ -202,7 +228,7 @@ def _throughput(n: int):
 
 
 def _overtake(samples: int):
-    async def body(task: PipelineTask, gate: Gate, stamp: Stamp) -> dict:
+    async def body(task: Any, gate: Gate, stamp: Stamp) -> dict:
         out = []
         for _ in range(samples):
             gate.open = trio.Event()
@@ -222,10 +248,10 @@ def _overtake(samples: int):
     return body
 
 
-def _ours(n: int, samples: int) -> dict:
+def _ours(n: int, samples: int, config: str) -> dict:
     async def main() -> dict:
-        result = await _run(_throughput(n))
-        result.update(await _run(_overtake(samples)))
+        result = await _run(_throughput(n), config)
+        result.update(await _run(_overtake(samples), config))
         return result
 
     return trio.run(main)
@@ -233,44 +259,66 @@ def _ours(n: int, samples: int) -> dict:
 
 def _summarise(results: list[dict]) -> dict:
     return {
-        "frames_per_s": round(best(results, "frames_per_s")),
+        "frames_per_s": round(median_of(results, field("frames_per_s"))),
         "overtake_1000_us": min(
             (percentiles(r["overtake"]) for r in results), key=lambda p: p["p50"]
         ),
     }
 
 
+LABELS = {
+    "bare": "runtime alone (both bare)",
+    "worker": "PipelineWorker with RTVI (both as users run them)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     args = parser.parse_args()
     n, samples = args.frames, args.samples
-
-    theirs = None
-    if pipecat_python():
-
-        def theirs() -> dict:
-            return run_pipecat(PIPECAT_SCRIPT, [str(n), str(samples)])
-
-    mine, other = alternate(lambda: _ours(n, samples), theirs, args.rounds)
     doc: dict = {
         "benchmark": "pipeline_throughput",
+        "area": "Pipeline",
         "processors": 5,
         "frames": n,
         "queued_data_frames": QUEUED,
-        "trio_pipe": _summarise(mine),
+        "rounds": args.rounds,
+        "configs": LABELS,
     }
-    if other:
-        doc["pipecat"] = _summarise(other)
-        ours_s, theirs_s = doc["trio_pipe"], doc["pipecat"]
-        doc["ratio"] = {
-            "frames_per_s": ratio(ours_s["frames_per_s"], theirs_s["frames_per_s"]),
-            "overtake_p50": ratio(
-                ours_s["overtake_1000_us"]["p50"], theirs_s["overtake_1000_us"]["p50"]
-            ),
-        }
+    speedup: dict[str, Any] = {}
+    for config in args.configs:
+        theirs = None
+        if pipecat_python():
+
+            def theirs(config: str = config) -> dict:
+                return run_pipecat(PIPECAT_SCRIPT, [str(n), str(samples), config])
+
+        mine, other = alternate(
+            lambda config=config: _ours(n, samples, config), theirs, args.rounds
+        )
+        doc.setdefault("trio_pipe", {})[config] = _summarise(mine)
+        if other:
+            doc.setdefault("pipecat", {})[config] = _summarise(other)
+            speedup |= compare(
+                mine,
+                other,
+                {
+                    f"frames_per_s.{config}": Metric(
+                        f"frames/s through 5 processors, {LABELS[config]}", field("frames_per_s")
+                    ),
+                    f"overtake_p50.{config}": Metric(
+                        f"system frame overtaking 1,000 queued, p50, {LABELS[config]}",
+                        percentile_of("overtake"),
+                        False,
+                    ),
+                },
+            )
+    if speedup:
+        doc["speedup"] = speedup
         doc["targets"] = {"frames_per_s": ">= 2x"}
     else:
         doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"

@@ -10,9 +10,12 @@ Workload (the same on both sides; Pipecat 1.14 runs it under ``PIPECAT_PYTHON``)
   ``--sequential`` round trips one at a time (p50/p99 in µs), then ``--throughput`` jobs
   with 50 outstanding (jobs/s).
 
-Each round starts a fresh pair of processes; rounds alternate between the two stacks, and
-the best round of each is reported with the ratios (targets: p50 <= 0.75x, jobs/s >=
-1.5x). ``--profile DIR`` writes cProfile data of our client and server processes.
+Each round runs each phase (the round trips, then the throughput) on a fresh pair of
+processes, so both sides' sessions have the same length and Pipecat's per-job watch leak
+from the first phase does not weigh on the second; rounds alternate between the stacks.
+Each side's best round is printed; the comparisons are the medians of the per-round
+ratios with their min and max (targets: p50 <= 0.75x, jobs/s >= 1.5x). ``--profile DIR``
+writes cProfile data of our client and server processes.
 
     python -m benchmarks.proxy_rtt [--sequential N] [--throughput N] [--rounds R] [--quick]
 """
@@ -30,11 +33,15 @@ from functools import partial
 from typing import Any
 
 from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
     best,
+    compare,
     emit,
+    field,
+    percentile_of,
     percentiles,
     pipecat_python,
-    ratio,
     saturate,
     timed_round_trips,
 )
@@ -133,13 +140,15 @@ async def client(url, n_seq, n_tp, warmup, out):
             remaining[0] -= 1
             await one(voice, remaining[0])
 
-    s0 = await server_cpu(voice)
-    t0, c0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker_loop() for _ in range(out)))
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    s1 = await server_cpu(voice)
-    result = {"rtt": samples, "jobs_per_s": n_tp / elapsed,
-              "client_cpu_us": cpu / n_tp * 1e6, "server_cpu_us": (s1 - s0) / n_tp * 1e6}
+    result = {"rtt": samples} if n_seq else {}
+    if n_tp:
+        s0 = await server_cpu(voice)
+        t0, c0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker_loop() for _ in range(out)))
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        s1 = await server_cpu(voice)
+        result.update(jobs_per_s=n_tp / elapsed, client_cpu_us=cpu / n_tp * 1e6,
+                      server_cpu_us=(s1 - s0) / n_tp * 1e6)
     print(json.dumps(result), flush=True)
     os._exit(0)  # a lingering proxy would hold the runner's exit
 
@@ -263,17 +272,18 @@ def _client_role(
             await nursery.start(runner.run)
             job = partial(one, voice)
             samples = await timed_round_trips(job, n_seq, warmup)
-            s0 = await server_cpu(voice)
-            t0, c0 = time.perf_counter(), time.process_time()
-            await saturate(job, n_tp, outstanding)
-            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-            s1 = await server_cpu(voice)
-            result = {
-                "rtt": samples,
-                "jobs_per_s": n_tp / elapsed,
-                "client_cpu_us": cpu / n_tp * 1e6,
-                "server_cpu_us": (s1 - s0) / n_tp * 1e6,
-            }
+            result: dict[str, Any] = {"rtt": samples} if n_seq else {}
+            if n_tp:
+                s0 = await server_cpu(voice)
+                t0, c0 = time.perf_counter(), time.process_time()
+                await saturate(job, n_tp, outstanding)
+                elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+                s1 = await server_cpu(voice)
+                result.update(
+                    jobs_per_s=n_tp / elapsed,
+                    client_cpu_us=cpu / n_tp * 1e6,
+                    server_cpu_us=(s1 - s0) / n_tp * 1e6,
+                )
             await runner.cancel()
         return result
 
@@ -333,7 +343,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=2_000, help="round trips timed")
     parser.add_argument("--throughput", type=int, default=10_000, help="jobs, 50 outstanding")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--quick", action="store_true", help="500 / 2,000 jobs, one round")
     parser.add_argument("--profile", metavar="DIR", help="cProfile our client and server")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
@@ -358,7 +368,13 @@ def main() -> None:
 
     if args.quick:
         args.sequential, args.throughput, args.rounds = 500, 2_000, 1
-    client_args = [str(args.sequential), str(args.throughput), str(WARMUP), str(OUTSTANDING)]
+
+    def _phases(pair: Callable[[list[str]], dict[str, Any]], extra: list[str]) -> dict[str, Any]:
+        # One fresh pair of processes per phase, the same warm-up on each.
+        result = pair([str(args.sequential), "0", str(WARMUP), str(OUTSTANDING), *extra])
+        result.update(pair(["0", str(args.throughput), str(WARMUP), str(OUTSTANDING), *extra]))
+        return result
+
     ours = [sys.executable, "-m", "benchmarks.proxy_rtt", "--role"]
     server_extra: list[str] = []
     client_extra: list[str] = []
@@ -369,10 +385,9 @@ def main() -> None:
 
     def ours_with(backend: str, server: str = "hypercorn") -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
-            return _pair(
-                [*ours, "server", server, *server_extra],
-                [*ours, "client"],
-                [*client_args, backend, *client_extra],
+            return _phases(
+                partial(_pair, [*ours, "server", server, *server_extra], [*ours, "client"]),
+                [backend, *client_extra],
             )
 
         return run
@@ -385,7 +400,7 @@ def main() -> None:
     if pc_python:
         script = [pc_python, "-c", PIPECAT_SCRIPT]
         contenders["pipecat"] = partial(
-            _pair, [*script, "server"], [*script, "client"], client_args
+            _phases, partial(_pair, [*script, "server"], [*script, "client"]), []
         )
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
     for _ in range(args.rounds):  # alternate, so machine noise hits every stack alike
@@ -398,22 +413,26 @@ def main() -> None:
         "throughput_jobs": args.throughput,
         "outstanding": OUTSTANDING,
         "rounds": args.rounds,
+        "area": "Workers and jobs",
     }
     for name, rounds in results.items():
         doc[name] = _summary(rounds)
     if "pipecat" in doc:
-        ours_s, theirs_s = doc["trio_pipe"], doc["pipecat"]
-        doc["ratio"] = {
-            "rtt_p50": ratio(ours_s["rtt_us"]["p50"], theirs_s["rtt_us"]["p50"]),
-            "rtt_p99": ratio(ours_s["rtt_us"]["p99"], theirs_s["rtt_us"]["p99"]),
-            "jobs_per_s": ratio(ours_s["jobs_per_s"], theirs_s["jobs_per_s"]),
-            "client_cpu_us": ratio(
-                ours_s["client_cpu_us_per_job"], theirs_s["client_cpu_us_per_job"]
-            ),
-            "server_cpu_us": ratio(
-                ours_s["server_cpu_us_per_job"], theirs_s["server_cpu_us_per_job"]
-            ),
-        }
+        doc["speedup"] = compare(
+            results["trio_pipe"],
+            results["pipecat"],
+            {
+                "rtt_p50": Metric("proxy job round trip p50", percentile_of("rtt"), False),
+                "rtt_p99": Metric("proxy job round trip p99", percentile_of("rtt", "p99"), False),
+                "jobs_per_s": Metric("proxy jobs/s, 50 outstanding", field("jobs_per_s")),
+                "client_cpu_us": Metric("proxy client CPU per job", field("client_cpu_us"), False),
+                "server_cpu_us": Metric(
+                    "proxy server CPU per job (Hypercorn vs uvicorn)",
+                    field("server_cpu_us"),
+                    False,
+                ),
+            },
+        )
         doc["targets"] = {"rtt_p50": "<= 0.75x", "jobs_per_s": ">= 1.5x"}
     else:
         doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"

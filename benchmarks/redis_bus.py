@@ -24,7 +24,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks._harness import alternate, best, emit, median, pipecat_python, ratio
+from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
+    alternate,
+    best,
+    compare,
+    emit,
+    field,
+    median,
+    pipecat_python,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHANNEL = "bench:bus"
@@ -199,7 +209,7 @@ def _start_redis() -> tuple[subprocess.Popen[bytes], int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--redis-port", type=int, default=0)
     parser.add_argument("--role", choices=["recv", "send"], help=argparse.SUPPRESS)
     parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
@@ -227,7 +237,9 @@ def main() -> None:
 
     doc: dict[str, Any] = {
         "benchmark": "redis_bus",
+        "area": "Bus",
         "messages": args.messages,
+        "rounds": args.rounds,
         "trio_pipe": {
             "msgs_per_s": round(best(mine, "msgs_per_s")),
             "msgs_per_s_median": median([r["msgs_per_s"] for r in mine]),
@@ -238,9 +250,9 @@ def main() -> None:
             "msgs_per_s": round(best(other, "msgs_per_s")),
             "msgs_per_s_median": median([r["msgs_per_s"] for r in other]),
         }
-        doc["ratio"] = {
-            "msgs_per_s": ratio(doc["trio_pipe"]["msgs_per_s"], doc["pipecat"]["msgs_per_s"])
-        }
+        doc["speedup"] = compare(
+            mine, other, {"msgs_per_s": Metric("Redis bus messages/s", field("msgs_per_s"))}
+        )
         doc["targets"] = {"msgs_per_s": ">= 1.5x"}
     else:
         doc["pipecat"] = (

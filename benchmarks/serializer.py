@@ -8,7 +8,8 @@ Workloads, each ``deserialize(serialize(message))`` N times on one message objec
   of PCM (20 ms at 16 kHz, mono).
 
 Rounds alternate between trio_pipe (this process) and Pipecat (``PIPECAT_PYTHON``); each
-side's best round is reported, with the ratio ours / Pipecat's (> 1: trio_pipe is faster).
+side's best round is reported, with the median of the per-round ratios ours / Pipecat's
+(> 1: trio_pipe is faster) and their min and max.
 
     python -m benchmarks.serializer [--ops N] [--rounds R] [--quick]
 """
@@ -20,7 +21,16 @@ import json
 import time
 from typing import Any
 
-from benchmarks._harness import alternate, emit, pipecat_python, ratio, run_pipecat
+from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
+    alternate,
+    compare,
+    emit,
+    field,
+    pipecat_python,
+    run_pipecat,
+)
 from trio_pipe.bus.messages import (
     BusFrameMessage,
     BusJobRequestMessage,
@@ -32,7 +42,11 @@ from trio_pipe.frames import OutputAudioRawFrame
 from trio_pipe.processors import FrameDirection
 from trio_pipe.serializers.messages import JSONMessageSerializer
 
-WORKLOADS = ("job_request", "job_response", "frame_audio")
+WORKLOADS = {
+    "job_request": "bus job request round trip",
+    "job_response": "bus job response round trip",
+    "frame_audio": "bus audio frame round trip",
+}
 PAYLOAD = {
     "query": "weather in Paris",
     "limit": 5,
@@ -122,7 +136,7 @@ def _best(results: list[dict[str, float]]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=20_000, help="round trips per workload")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
     args = parser.parse_args()
     if args.quick:
@@ -137,6 +151,7 @@ def main() -> None:
     mine, other = alternate(lambda: _ours(args.ops), theirs, args.rounds)
     doc: dict[str, Any] = {
         "benchmark": "serializer",
+        "area": "Bus serializer",
         "unit": "encode+decode round trips per second (best of rounds; higher is better)",
         "ops": args.ops,
         "rounds": args.rounds,
@@ -144,9 +159,9 @@ def main() -> None:
     }
     if other:
         doc["pipecat"] = _best(other)
-        doc["ratio"] = {  # ours / Pipecat's: > 1 means trio_pipe is faster
-            key: ratio(doc["trio_pipe"][key], doc["pipecat"][key]) for key in WORKLOADS
-        }
+        doc["speedup"] = compare(  # ours / Pipecat's, per round
+            mine, other, {key: Metric(label, field(key)) for key, label in WORKLOADS.items()}
+        )
     else:
         doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"
     emit(doc)

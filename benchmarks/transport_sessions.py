@@ -14,14 +14,24 @@ servers). Per N and server:
   in % of one core.
 
 A server *keeps up* at N when echoed >= 99 %, p99 gap <= 2 x ideal and lag growth
-< 100 ms. The figure of merit is the largest N that keeps up.
+< 100 ms. The figure of merit is the largest N that keeps up; a round ramps N up and stops
+a server at the first N it does not keep up with.
 
-Servers, one process each, fresh for every run, alternating: trio_pipe's
-``trio-pipe serve`` (FastAPIWebsocketTransport, Starlette under Hypercorn on Trio) and
-Pipecat 1.14's FastAPIWebsocketTransport under uvicorn (PIPECAT_PYTHON).
+Servers, one process each, fresh for every run: trio_pipe's FastAPIWebsocketTransport
+(Starlette under Hypercorn, on Trio) and Pipecat 1.14's FastAPIWebsocketTransport under
+uvicorn (PIPECAT_PYTHON), in two configurations doing the same work on both sides:
 
-    python -m benchmarks.transport_sessions [--sessions 20 40 60 80 100] [--seconds 10]
-    python -m benchmarks.transport_sessions --quick      # 4 s runs at 60 and 100
+* ``bare``: the echo pipeline alone. Ours: a ``PipelineTask``. Pipecat's: its
+  ``PipelineWorker`` (``PipelineTask`` is an alias of it in 1.14) with RTVI, turn
+  tracking and the idle timeout off, under a ``WorkerRunner``;
+* ``worker``: as users run them, each side's ``PipelineWorker`` with its defaults (RTVI
+  on) under a ``WorkerRunner``, one per session.
+
+Rounds alternate servers; each comparison is the median of the per-round ratios (the
+largest N kept up; the CPU per session at the largest N both kept up) with min and max.
+
+    python -m benchmarks.transport_sessions [--sessions 20 40 60 80 100] [--seconds 8]
+    python -m benchmarks.transport_sessions --quick      # 4 s runs at 40 and 80, 1 round
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import subprocess
 import sys
 from typing import Any
 
-from benchmarks._harness import emit, pipecat_python
+from benchmarks._harness import MIN_ROUNDS, emit, pipecat_python, speedup_entry
 
 PIPECAT_SERVER = r"""
 import asyncio, socket, sys
@@ -49,6 +59,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
+
+CONFIG = sys.argv[1]
 
 class Echo(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -67,10 +79,13 @@ async def bot(websocket: WebSocket) -> None:
     transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
         audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
         serializer=ProtobufFrameSerializer()))
-    worker = PipelineWorker(
-        Pipeline([transport.input(), Echo(), transport.output()]),
-        params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000),
-        idle_timeout_secs=None)
+    pipeline = Pipeline([transport.input(), Echo(), transport.output()])
+    params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+    if CONFIG == "bare":
+        worker = PipelineWorker(pipeline, params=params, enable_rtvi=False,
+                                enable_turn_tracking=False, idle_timeout_secs=None)
+    else:  # as users run it: the defaults
+        worker = PipelineWorker(pipeline, params=params)
 
     @transport.event_handler("on_client_disconnected")
     async def gone(transport, client) -> None:
@@ -93,7 +108,73 @@ async def main() -> None:
 asyncio.run(main())
 """
 
-OURS_SERVER = [sys.executable, "-m", "trio_pipe", "serve", "--port", "0", "--out-rate", "16000"]
+CONFIGS = {
+    "bare": "echo pipeline alone (both bare)",
+    "worker": "PipelineWorker with RTVI (both as users run them)",
+}
+
+
+def _our_server(config: str) -> None:
+    """Our echo server in this process; prints its URL, serves until killed."""
+    import trio
+
+    from trio_pipe.bots.echo import EchoProcessor
+    from trio_pipe.pipeline import Pipeline, PipelineParams, PipelineTask
+    from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
+    from trio_pipe.serving import serve_asgi
+    from trio_pipe.transports.websocket.server import (
+        FastAPIWebsocketParams,
+        FastAPIWebsocketTransport,
+    )
+    from trio_pipe.workers import PipelineWorker, WorkerRunner
+
+    async def bot(websocket: Any) -> None:
+        await websocket.accept()
+        transport = FastAPIWebsocketTransport(
+            websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                serializer=ProtobufFrameSerializer(),
+                allowed_origins=[],
+            ),
+        )
+        pipeline = Pipeline([transport.input(), EchoProcessor(), transport.output()])
+        params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+        if config == "bare":
+            task = PipelineTask(pipeline, params=params)
+            stop, run = task.cancel, task.run
+        else:  # as users run it: a PipelineWorker with its defaults (RTVI on)
+            worker = PipelineWorker(pipeline, params=params)
+            runner = WorkerRunner(handle_sigint=False)
+            await runner.add_workers(worker)
+            stop, run = worker.cancel, runner.run
+
+        @transport.event_handler("on_client_disconnected")
+        async def gone(transport: Any, websocket: Any) -> None:
+            await stop()
+
+        await run()
+
+    async def main() -> None:
+        from starlette.applications import Starlette
+        from starlette.routing import WebSocketRoute
+
+        app = Starlette(routes=[WebSocketRoute("/ws", bot)])
+        async with trio.open_nursery() as nursery:
+            served = await nursery.start(serve_asgi, app)
+            print(served.ws_url("/ws"), flush=True)
+
+    trio.run(main)
+
+
+def server_command(side: str, config: str) -> list[str]:
+    """The command line of a fresh server process."""
+    if side == "pipecat":
+        python = pipecat_python()
+        assert python is not None
+        return [python, "-c", PIPECAT_SERVER, config]
+    return [sys.executable, "-m", "benchmarks.transport_sessions", "--role-server", config]
 
 
 def keeps_up(run: dict[str, Any]) -> bool:
@@ -140,72 +221,106 @@ def measure(server_argv: list[str], n: int, seconds: float) -> dict[str, Any]:
     return run
 
 
-def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The least disturbed of several runs at one N: one that kept up, else the one with
-    the smallest lag growth (the machine is shared; noise only ever makes a run worse)."""
-    kept = [r for r in runs if r["keeps_up"]]
-    pool = kept or runs
-    best = min(pool, key=lambda r: (r["gap_p99_ms"], r["lag_growth_ms"]))
-    return {**best, "rounds": len(runs)}
-
-
 def largest_kept_up(runs: list[dict[str, Any]]) -> int:
     """The largest N that kept up (0 if none did)."""
     return max((r["sessions"] for r in runs if r["keeps_up"]), default=0)
 
 
+def ramp(side: str, config: str, sessions: list[int], seconds: float) -> list[dict[str, Any]]:
+    """One round of one server: rising N, stopping after the first N it did not keep up
+    with (more sessions only fall further behind)."""
+    runs = []
+    for n in sorted(sessions):
+        runs.append(measure(server_command(side, config), n, seconds))
+        print(f"[transport_sessions] {side} {config} N={n}: {runs[-1]}", file=sys.stderr)
+        if not runs[-1]["keeps_up"]:
+            break
+    return runs
+
+
+def round_figures(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One round's comparison: the largest N each kept up with, and the CPU per session at
+    the largest N both kept up with (the same load on both)."""
+    mine, other = largest_kept_up(ours), largest_kept_up(theirs)
+    both = sorted(
+        set(r["sessions"] for r in ours if r["keeps_up"])
+        & set(r["sessions"] for r in theirs if r["keeps_up"])
+    )
+    figures: dict[str, Any] = {"trio_pipe_kept_up": mine, "pipecat_kept_up": other}
+    figures["sessions_ratio"] = round(mine / other, 3) if mine and other else None
+    if both:
+        n = both[-1]
+        a = next(r for r in ours if r["sessions"] == n)
+        b = next(r for r in theirs if r["sessions"] == n)
+        figures["cpu_compared_at"] = n
+        figures["cpu_ratio"] = round(b["cpu_per_session_pct"] / a["cpu_per_session_pct"], 3)
+    return figures
+
+
+def summarise(config: str, rounds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The ``speedup`` entries of one configuration."""
+    label = CONFIGS[config]
+    kept = [(r["trio_pipe_kept_up"], r["pipecat_kept_up"]) for r in rounds]
+    why = "; ".join(f"trio_pipe kept up with {a}, Pipecat with {b}" for a, b in kept)
+    return {
+        f"max_sessions_kept_up.{config}": speedup_entry(
+            f"real-time sessions kept up with, {label}",
+            [r["sessions_ratio"] for r in rounds],
+            why=f"no ratio: a side kept up with 0 sessions ({why})",
+        ),
+        f"cpu_per_session.{config}": speedup_entry(
+            f"server CPU per session, {label}",
+            [r.get("cpu_ratio") for r in rounds],
+            why="no N that both kept up with",
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[20, 40, 60, 80, 100])
-    parser.add_argument("--seconds", type=float, default=10.0, help="stream length per run")
-    parser.add_argument("--quick", action="store_true", help="4 s runs at 60 and 100")
+    parser.add_argument("--seconds", type=float, default=8.0, help="stream length per run")
+    parser.add_argument("--quick", action="store_true", help="4 s runs at 40 and 80, 1 round")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="runs per N and server, alternating; best kept"
-    )
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="alternating rounds")
+    parser.add_argument("--role-server", choices=list(CONFIGS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.role_server:
+        _our_server(args.role_server)
+        return
     if args.quick:
-        args.sessions, args.seconds = [60, 100], 4.0
-    python = None if args.ours_only else pipecat_python()
-    ours: list[dict[str, Any]] = []
-    theirs: list[dict[str, Any]] = []
-    for n in sorted(args.sessions):
-        mine_n: list[dict[str, Any]] = []
-        theirs_n: list[dict[str, Any]] = []
-        for _ in range(max(1, args.rounds)):
-            mine_n.append(measure(OURS_SERVER, n, args.seconds))
-            print(f"[transport_sessions] trio_pipe N={n}: {mine_n[-1]}", file=sys.stderr)
-            if python is not None:
-                theirs_n.append(measure([python, "-c", PIPECAT_SERVER], n, args.seconds))
-                print(f"[transport_sessions] pipecat N={n}: {theirs_n[-1]}", file=sys.stderr)
-        ours.append(best_of(mine_n))
-        if theirs_n:
-            theirs.append(best_of(theirs_n))
+        args.sessions, args.seconds, args.rounds = [40, 80], 4.0, 1
+    sides = ["trio_pipe"] + ([] if args.ours_only or pipecat_python() is None else ["pipecat"])
     doc: dict[str, Any] = {
         "benchmark": "transport_sessions",
+        "area": "Transports",
         "workload": (
             f"N sessions x 16 kHz PCM16 in 20 ms protobuf frames, real time, {args.seconds:g} s,"
             " echo bot, one server process"
         ),
         "criteria": "echoed >= 99 %, p99 gap <= 2 x 40 ms, lag growth < 100 ms",
-        "trio_pipe": {"runs": ours, "max_sessions_kept_up": largest_kept_up(ours)},
+        "rounds": args.rounds,
+        "configs": {c: CONFIGS[c] for c in args.configs},
     }
-    if theirs:
-        doc["pipecat"] = {"runs": theirs, "max_sessions_kept_up": largest_kept_up(theirs)}
-        mine, other = largest_kept_up(ours), largest_kept_up(theirs)
-        # CPU per session at the largest N both kept up (the same load on both).
-        both = [
-            (a, b) for a, b in zip(ours, theirs, strict=True) if a["keeps_up"] and b["keeps_up"]
-        ]
-        speedup: dict[str, float | None] = {
-            "max_sessions_kept_up": round(mine / other, 2) if mine and other else None
-        }
-        if both:
-            a, b = both[-1]
-            speedup["cpu_per_session"] = round(
-                b["cpu_per_session_pct"] / a["cpu_per_session_pct"], 2
-            )
-            doc["cpu_compared_at_sessions"] = a["sessions"]
+    speedup: dict[str, Any] = {}
+    for config in args.configs:
+        runs: dict[str, list[list[dict[str, Any]]]] = {side: [] for side in sides}
+        for _ in range(max(1, args.rounds)):
+            for side in sides:
+                runs[side].append(ramp(side, config, args.sessions, args.seconds))
+        for side in sides:
+            doc.setdefault(side, {})[config] = {
+                "rounds": runs[side],
+                "max_sessions_kept_up": [largest_kept_up(r) for r in runs[side]],
+            }
+        if "pipecat" in runs:
+            rounds = [
+                round_figures(a, b) for a, b in zip(runs["trio_pipe"], runs["pipecat"], strict=True)
+            ]
+            doc["pipecat"][config]["compared"] = rounds
+            speedup |= summarise(config, rounds)
+    if speedup:
         doc["speedup"] = speedup
     emit(doc)
 

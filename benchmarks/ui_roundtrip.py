@@ -24,12 +24,16 @@ from typing import Any
 import trio
 
 from benchmarks._harness import (
+    MIN_ROUNDS,
+    Metric,
     alternate,
     best,
+    compare,
     emit,
+    field,
+    percentile_of,
     percentiles,
     pipecat_python,
-    ratio,
     run_pipecat,
 )
 from trio_pipe.bus.ui import BusUICommandMessage, BusUIEventMessage
@@ -199,7 +203,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=1_000, help="round trips timed")
     parser.add_argument("--burst", type=int, default=200, help="events in the burst")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 trips, 1 round")
     args = parser.parse_args()
     if args.quick:
@@ -226,22 +230,26 @@ def main() -> None:
         }
 
     ours, pipecat = summary(mine), summary(other)
-    emit(
-        {
-            "benchmark": "ui_roundtrip",
-            "workload": {"sequential": args.sequential, "burst": args.burst, "rounds": args.rounds},
-            "trio_pipe": ours,
-            "pipecat": pipecat or "skipped: set PIPECAT_PYTHON to compare",
-            "ratio": {
-                "rtt_p50": ratio(ours["rtt_us"]["p50"], pipecat["rtt_us"]["p50"])
-                if pipecat
-                else None,
-                "events_per_s": ratio(ours["events_per_s"], pipecat.get("events_per_s"))
-                if pipecat
-                else None,
+    doc: dict[str, Any] = {
+        "benchmark": "ui_roundtrip",
+        "area": "UI and RTVI",
+        "workload": {"sequential": args.sequential, "burst": args.burst, "rounds": args.rounds},
+        "rounds": args.rounds,
+        "trio_pipe": ours,
+        "pipecat": pipecat or "skipped: set PIPECAT_PYTHON to compare",
+    }
+    if other:
+        doc["speedup"] = compare(
+            mine,
+            other,
+            {
+                "rtt_p50": Metric(
+                    "UI event to command round trip p50", percentile_of("rtt"), False
+                ),
+                "events_per_s": Metric("UI events/s, burst", field("events_per_s")),
             },
-        }
-    )
+        )
+    emit(doc)
 
 
 if __name__ == "__main__":

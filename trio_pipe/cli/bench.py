@@ -6,10 +6,15 @@ makes one in ``.venv-pipecat``), the same workload on Pipecat, and prints JSON w
 ratios measured in that one run. ``trio-pipe bench`` runs them one after the other and
 writes to ``--out``:
 
-* ``results.json``: every script's JSON document;
-* ``results.md``: one row per ratio, with a plain reading ("3.1x faster");
-* ``results.png``: a bar chart of the speed-ups, if matplotlib is installed
+* ``results.json``: every script's JSON document (and, under ``_run``, the load average
+  at start and end and each script's time);
+* ``results.md``: one row per comparison, grouped by area: how many times better
+  trio_pipe did (the median of the per-round ratios, with their min–max), or why there
+  is no ratio;
+* ``results.png``: the same as a bar chart, if matplotlib is installed
   (``pip install trio-pipe[bench]``).
+
+Interrupted (Ctrl-C), it still writes what the finished scripts measured.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +41,9 @@ QUICK_ARGS: dict[str, list[str]] = {
         *("--jobs", "2000", "--pipecat-jobs", "2000", "--rounds", "1"),
     ],
     "pipeline_throughput": ["--frames", "5000", "--samples", "10", "--rounds", "1"],
-    "pacing": ["--seconds", "5"],
+    "pacing": ["--seconds", "5", "--rounds", "1"],
     "redis_bus": ["--messages", "2000", "--rounds", "1"],
-    "voice_turns": ["--quick"],
+    "voice_turns": ["--quick", "--rounds", "1"],
 }
 
 # Metrics where smaller is better: their speed-up is theirs / ours.
@@ -55,8 +61,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per benchmark")
 
 
+@dataclass(frozen=True)
+class Row:
+    """One published comparison: how many times better trio_pipe did than Pipecat 1.14
+    (higher is better), the median of the per-round ratios with their min and max; or,
+    when there is no ratio (``median`` None), ``why``."""
+
+    area: str
+    benchmark: str
+    metric: str
+    label: str
+    median: float | None
+    low: float | None = None
+    high: float | None = None
+    rounds: int | None = None
+    why: str = ""
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the suite; exit 1 if any benchmark failed."""
+    """Run the suite; exit 1 if any benchmark failed, 130 if interrupted (Ctrl-C).
+
+    ``results.json`` is rewritten after every benchmark, and the table and chart are
+    written on the way out, also when interrupted: a run keeps what it finished.
+    """
     folder = args.benchmarks or _find_benchmarks()
     names = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
     if args.only:
@@ -72,88 +99,173 @@ def run(args: argparse.Namespace) -> int:
         del env["PIPECAT_PYTHON"]
         print("note: PIPECAT_PYTHON is not set; Pipecat's side is not measured", file=sys.stderr)
 
-    results: dict[str, Any] = {}
-    failed = []
-    for name in names:
-        extra = QUICK_ARGS.get(name, ["--quick"] if _has_quick(folder, name) else [])
-        print(f"[bench] {name} ...", end=" ", flush=True, file=sys.stderr)
-        started = time.monotonic()
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", f"benchmarks.{name}", *(extra if args.quick else [])],
-                cwd=folder.parent,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            print(f"timed out after {args.timeout:g} s", file=sys.stderr)
-            failed.append(name)
-            continue
-        took = time.monotonic() - started
-        document = _parse(proc.stdout)
-        if proc.returncode != 0 or document is None:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            print(f"failed ({tail[0]})", file=sys.stderr)
-            failed.append(name)
-            continue
-        print(f"done in {took:.0f} s", file=sys.stderr)
-        results[name] = document
-
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    results: dict[str, Any] = {}
+    meta: dict[str, Any] = {"quick": args.quick, "loadavg_start": _loadavg(), "timings": {}}
+    failed: list[str] = []
+    interrupted = False
+    try:
+        for name in names:
+            document = _run_one(folder, name, args, env, meta)
+            if document is None:
+                failed.append(name)
+                continue
+            results[name] = document
+            _write_json(args.out, results, meta)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: keeping the results finished so far", file=sys.stderr)
+    meta["loadavg_end"] = _loadavg()
+    meta["interrupted"] = interrupted
+    _write_json(args.out, results, meta)
     rows = table_rows(results)
-    (args.out / "results.md").write_text(markdown(rows, quick=args.quick))
-    chart = _chart(rows, args.out / "results.png")
-    print(markdown(rows, quick=args.quick))
+    table = markdown(rows, quick=args.quick, meta=meta)
+    (args.out / "results.md").write_text(table)
+    chart = _chart(rows, args.out / "results.png", quick=args.quick)
+    print(table)
     print(
         f"wrote {args.out / 'results.json'}, {args.out / 'results.md'}"
         + (f", {chart}" if chart else "")
     )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if interrupted:
+        return 130
+    return 1 if failed else 0
 
 
-def table_rows(results: dict[str, Any]) -> list[tuple[str, str, float, float]]:
-    """``(benchmark, metric, printed ratio, speed-up)`` for every ratio in ``results``.
+def _run_one(
+    folder: Path, name: str, args: argparse.Namespace, env: dict[str, str], meta: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Run one script; its JSON document, or None (reported) when it failed."""
+    extra = QUICK_ARGS.get(name, ["--quick"] if _has_quick(folder, name) else [])
+    print(f"[bench] {name} ...", end=" ", flush=True, file=sys.stderr)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}", *(extra if args.quick else [])],
+            cwd=folder.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        print(f"timed out after {args.timeout:g} s", file=sys.stderr)
+        return None
+    took = time.monotonic() - started
+    document = _parse(proc.stdout)
+    if proc.returncode != 0 or document is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        print(f"failed ({tail[0]})", file=sys.stderr)
+        return None
+    print(f"done in {took:.0f} s", file=sys.stderr)
+    meta["timings"][name] = {"seconds": round(took, 1), "loadavg_after": _loadavg()}
+    return document
 
-    A ``ratio`` is ours / Pipecat's: for a rate, more is better; for a time (``p50``,
-    ``latency``...), less is, so its speed-up is the inverse. A ``speedup`` is already
-    oriented (more is better).
+
+def _write_json(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> None:
+    document = {"_run": meta, **results}
+    (out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        return []
+
+
+def table_rows(results: dict[str, Any]) -> list[Row]:
+    """Every comparison in ``results`` (keys starting with ``_`` are not benchmarks),
+    grouped by area.
+
+    A script's ``speedup`` entries (``benchmarks/_harness.py``: label, median, min, max,
+    rounds) are read as they are. A bare number under ``speedup`` is already oriented; one
+    under ``ratio``/``ratio_*`` is ours / Pipecat's, inverted for a time (``p50``,
+    ``latency``...): such single figures show no spread.
     """
     rows = []
     for name, document in results.items():
+        if name.startswith("_") or not isinstance(document, dict):
+            continue
+        area = str(document.get("area") or name)
         for metric, value, oriented in _ratios(document):
+            if isinstance(value, dict):
+                if "label" not in value or "median" not in value:
+                    continue
+                rows.append(
+                    Row(
+                        area,
+                        name,
+                        metric,
+                        str(value["label"]),
+                        value["median"],
+                        value.get("min"),
+                        value.get("max"),
+                        value.get("rounds"),
+                        str(value.get("why", "")),
+                    )
+                )
+                continue
             if not isinstance(value, int | float) or value <= 0:
                 continue
             lower_better = not oriented and any(word in metric for word in _LOWER_IS_BETTER)
-            rows.append((name, metric, float(value), 1 / value if lower_better else float(value)))
-    return rows
+            speedup = 1 / value if lower_better else float(value)
+            rows.append(Row(area, name, metric, metric, round(speedup, 2)))
+    order = {area: i for i, area in enumerate(dict.fromkeys(r.area for r in rows))}
+    return sorted(rows, key=lambda r: order[r.area])
 
 
-def markdown(rows: list[tuple[str, str, float, float]], *, quick: bool = False) -> str:
-    """The results table, trio_pipe against Pipecat 1.14."""
-    lines = [
-        "# trio_pipe against Pipecat 1.14" + (" (quick run)" if quick else ""),
-        "",
-        "| benchmark | metric | ratio as printed | trio_pipe against Pipecat |",
-        "| --- | --- | ---: | --- |",
+def reading(row: Row) -> str:
+    """The comparison in words: "3.10x better", "about even", "1.20x worse"."""
+    if row.median is None:
+        return "no ratio"
+    if 0.97 <= row.median <= 1.03:
+        return "about even"
+    if row.median > 1:
+        return f"{row.median:.2f}x better"
+    return f"{1 / row.median:.2f}x worse"
+
+
+def markdown(rows: list[Row], *, quick: bool = False, meta: dict[str, Any] | None = None) -> str:
+    """The results table, trio_pipe against Pipecat 1.14, grouped by area."""
+    lines = ["# trio_pipe against Pipecat 1.14" + (" (quick run)" if quick else ""), ""]
+    if meta:
+        lines += [_describe_run(meta), ""]
+    lines += [
+        "| area | figure | trio_pipe against Pipecat (median) | min–max over rounds | rounds |",
+        "| --- | --- | --- | --- | ---: |",
     ]
-    for name, metric, value, speedup in rows:
-        if 0.97 <= speedup <= 1.03:
-            reading = "about even"
-        elif speedup > 1:
-            reading = f"{speedup:.2f}x better"
+    for row in rows:
+        if row.median is None:
+            spread = row.why or "a side had no figure"
+        elif row.low is None or row.high is None:
+            spread = "single figure"
         else:
-            reading = f"{1 / speedup:.2f}x worse"
-        lines.append(f"| {name} | {metric} | {value:.2f} | {reading} |")
+            spread = f"{row.low:.2f}–{row.high:.2f}"
+        rounds = "" if row.rounds is None else str(row.rounds)
+        lines.append(f"| {row.area} | {row.label} | {reading(row)} | {spread} | {rounds} |")
     if not rows:
-        lines.append("| (no ratios: Pipecat was not measured) | | | |")
+        lines.append("| (no comparisons: Pipecat was not measured) | | | | |")
     return "\n".join(lines) + "\n"
+
+
+def _describe_run(meta: dict[str, Any]) -> str:
+    parts = []
+    if meta.get("loadavg_start"):
+        parts.append(f"load average (1/5/15 min) at start {_triple(meta['loadavg_start'])}")
+    if meta.get("loadavg_end"):
+        parts.append(f"at end {_triple(meta['loadavg_end'])}")
+    text = ", ".join(parts)
+    if meta.get("interrupted"):
+        text += "; interrupted: only the benchmarks that finished are shown"
+    return (text + ".") if text else ""
+
+
+def _triple(values: list[float]) -> str:
+    return "/".join(f"{v:.2f}" for v in values)
 
 
 def _ratios(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, bool]]:
@@ -162,7 +274,7 @@ def _ratios(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, 
         oriented = key == "speedup"
         if oriented or key == "ratio" or key.startswith("ratio_"):
             if isinstance(value, dict):
-                found += [(f"{prefix}{k}", v, oriented) for k, v in _flatten(value)]
+                found += [(f"{prefix}{k}", v, oriented) for k, v in _entries(value)]
             else:
                 found.append((f"{prefix}{key}", value, oriented))
         elif isinstance(value, dict):
@@ -170,43 +282,87 @@ def _ratios(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, 
     return found
 
 
-def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def _entries(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Leaves of a ratio map; a ``speedup`` entry (it has a label) is one leaf."""
     items = []
     for key, inner in value.items():
-        if isinstance(inner, dict):
-            items += _flatten(inner, f"{prefix}{key}.")
+        if isinstance(inner, dict) and "label" not in inner:
+            items += _entries(inner, f"{prefix}{key}.")
         else:
             items.append((f"{prefix}{key}", inner))
     return items
 
 
-def _chart(rows: list[tuple[str, str, float, float]], path: Path) -> Path | None:
+def _chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        import matplotlib.ticker
     except ImportError:
         print("note: matplotlib is not installed; no chart (pip install trio-pipe[bench])")
         return None
     if not rows:
         return None
-    labels = [f"{name}: {metric}" for name, metric, _, _ in rows]
-    speedups = [speedup for *_, speedup in rows]
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
-    colors = ["#2a7" if s >= 1 else "#c54" for s in speedups]
-    ax.barh(labels, speedups, color=colors)
+    layout = chart_layout(rows)
+    fig, ax = plt.subplots(figsize=(11, 0.34 * len(layout) + 1.6))
+    measured = [r.median for r in rows if r.median is not None]
+    low = min([*measured, *(r.low for r in rows if r.low), 1.0]) / 1.6
+    high = max([*measured, *(r.high for r in rows if r.high), 1.0]) * 1.8
+    labels = []
+    for y, item in enumerate(layout):
+        if isinstance(item, str):  # an area's heading
+            labels.append(item)
+            continue
+        labels.append(item.label)
+        if item.median is None:
+            ax.text(1.0, y, f"  no ratio: {item.why}", va="center", fontsize=8, color="#666")
+            continue
+        color = "#2a7" if item.median >= 1 else "#c54"
+        ax.barh(y, item.median - 1, left=1, color=color, height=0.7)
+        if item.low is not None and item.high is not None and item.rounds and item.rounds > 1:
+            ax.plot([item.low, item.high], [y, y], color="#222", linewidth=1)
+        x = max(item.median, item.high or item.median, 1.0)
+        ax.text(x * 1.04, y, f"{item.median:.2f}x", va="center", fontsize=8)
+    ax.set_yticks(range(len(layout)), labels, fontsize=8)
+    for tick, item in zip(ax.get_yticklabels(), layout, strict=True):
+        if isinstance(item, str):
+            tick.set_fontweight("bold")
+            tick.set_fontsize(9)
     ax.axvline(1.0, color="#333", linewidth=1)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("times better than Pipecat 1.14 (log scale; 1 = same)")
+    ax.set_xlim(low, high)
+    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64) if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(
+        "times better than Pipecat 1.14, higher is better (log scale; 1x = the same;"
+        " bar = median of rounds, line = min–max)"
+    )
+    ax.set_title(
+        "trio_pipe against Pipecat 1.14, same workload, same machine"
+        + (" (quick run)" if quick else "")
+    )
     ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def chart_layout(rows: list[Row]) -> list[str | Row]:
+    """The chart's lines, top to bottom: each area's name, then its rows."""
+    layout: list[str | Row] = []
+    for row in rows:
+        if not layout or _area_of(layout) != row.area:
+            layout.append(row.area)
+        layout.append(row)
+    return layout
+
+
+def _area_of(layout: list[str | Row]) -> str:
+    last = layout[-1]
+    return last if isinstance(last, str) else last.area
 
 
 def _parse(stdout: str) -> dict[str, Any] | None:
