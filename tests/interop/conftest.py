@@ -1,8 +1,10 @@
 """The interop harness: Pipecat 1.14 as a live peer, in its own interpreter.
 
 Pipecat runs under the interpreter named by ``PIPECAT_PYTHON`` (``scripts/test`` creates
-``.venv-pipecat`` with ``pipecat-ai[websocket]==1.14.0`` and sets it). Without it every
-test that asks for the ``pipecat`` fixture is skipped with :data:`SKIP_REASON`.
+``.venv-pipecat`` with ``pipecat-ai[websocket]==1.14.0`` and sets it; without the variable
+``.venv-pipecat`` is used if it is there). Without a working Pipecat 1.14 every test that
+asks for the ``pipecat`` fixture fails, saying what is missing; only a local run with
+``TRIO_PIPE_NO_PIPECAT=1`` (and not CI) skips them (``tests/required_services.py``).
 
 Two shapes of peer, both through the ``pipecat`` fixture (a :class:`PipecatPeer`):
 
@@ -36,10 +38,7 @@ from typing import Any
 
 import pytest
 import trio
-
-SKIP_REASON = (
-    "set PIPECAT_PYTHON to a Python with pipecat-ai[websocket]==1.14.0, or run bash scripts/test"
-)
+from required_services import pipecat_interpreter
 
 #: Seconds a peer may take to answer: a safety net against hangs, not a timing assertion
 #: (importing Pipecat alone takes a second or more on a busy machine).
@@ -201,11 +200,9 @@ class PipecatPeer:
 
 @pytest.fixture(scope="session")
 def pipecat_python() -> str:
-    """The interpreter with pipecat-ai 1.14 installed; skips the test when unset."""
-    python = os.environ.get("PIPECAT_PYTHON")
-    if not python:
-        pytest.skip(SKIP_REASON)
-    return python
+    """The interpreter with pipecat-ai 1.14 installed; fails the test when there is none
+    (skips only when opted out outside CI: ``tests/required_services.py``)."""
+    return pipecat_interpreter()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,8 @@ from trio_pipe import frames as F
 from trio_pipe.serializers.protobuf import ProtobufFrameSerializer, frame_message_class
 from trio_pipe.serializers.twilio import TwilioFrameSerializer, TwilioSerializerParams
 
-PIPECAT_PYTHON = os.environ.get("PIPECAT_PYTHON")
 PEER = Path(__file__).with_name("pipecat_serializer_peer.py")
 
-pytestmark = pytest.mark.skipif(
-    not PIPECAT_PYTHON,
-    reason="set PIPECAT_PYTHON to a python with pipecat-ai==1.14.0 (scripts/test does this)",
-)
 
 AUDIO = bytes(range(256)) * 5  # 1280 bytes, every byte value
 # Every spec with a wire form sets id and name: locally minted ones differ between processes.
@@ -155,16 +149,15 @@ def ours() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def pipecat(ours: dict[str, Any]) -> dict[str, Any]:
+def pipecat(ours: dict[str, Any], pipecat_python: str) -> dict[str, Any]:
     our_payloads = [data for data in ours["serialize"] if data is not None]
     request = {
         "serialize": SPECS,
         "deserialize": our_payloads + EXTRA_PAYLOADS + list(BAD_PAYLOADS),
         "twilio": TWILIO,
     }
-    assert PIPECAT_PYTHON
     done = subprocess.run(
-        [PIPECAT_PYTHON, str(PEER)],
+        [pipecat_python, str(PEER)],
         input=json.dumps(request),
         capture_output=True,
         text=True,

@@ -22,6 +22,7 @@ from pathlib import Path
 import coredis
 import pytest
 import trio
+from required_services import NO_REDIS, missing
 
 from trio_pipe.bus.messages import (
     BusJobRequestMessage,
@@ -44,7 +45,11 @@ def pipecat_redis(pipecat):
     try:
         pipecat.run_json("import json, redis.asyncio; print(json.dumps(1))")
     except pipecat.Error:
-        pytest.skip("PIPECAT_PYTHON lacks the redis extra: pip install 'pipecat-ai[redis]==1.14.0'")
+        missing(
+            "the Pipecat peer lacks its redis extra",
+            "pip install 'pipecat-ai[websocket,redis]==1.14.0' into it (bash scripts/test does)",
+            NO_REDIS,
+        )
     return pipecat
 
 

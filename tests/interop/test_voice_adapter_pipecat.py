@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from required_services import NO_PIPECAT, missing
 
 from tests.interop.conftest import PipecatPeer, PipecatProcess
 from trio_pipe.testing.voice import (
@@ -67,7 +68,11 @@ async def test_call_a_pipecat_echo_bot(pipecat: PipecatPeer, wire: str, live_tas
     # check 34
     probe = await trio.run_process([pipecat.python, "-c", "import uvicorn"], check=False)
     if probe.returncode:
-        pytest.skip("the Pipecat interpreter lacks uvicorn: pip install 'uvicorn<1' into it")
+        missing(
+            "the Pipecat peer lacks uvicorn",
+            "pip install 'uvicorn<1' into it (bash scripts/test does)",
+            NO_PIPECAT,
+        )
     async with pipecat.open(BOT, wire, ready="ready") as bot:
         url = f"ws://127.0.0.1:{(await bot.readline()).split()[1]}/ws"
         await trio.testing.wait_all_tasks_blocked()

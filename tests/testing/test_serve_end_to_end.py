@@ -4,7 +4,6 @@ Hypercorn, once per protocol."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -52,9 +51,6 @@ async def test_trio_pipe_call_against_the_echo_bot(nursery: trio.Nursery, protoc
     assert turn["ended_by"] == "tail_silence"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("trio_pipe.cli.serve") is None, reason="trio-pipe serve not built"
-)
 async def test_trio_pipe_call_against_trio_pipe_serve(nursery: trio.Nursery) -> None:
     serve = [sys.executable, "-m", "trio_pipe", "serve", "--port", "0", "--protocol", "twilio"]
     process: trio.Process = await nursery.start(
