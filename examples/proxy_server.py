@@ -5,9 +5,11 @@
 
 A ``WorkerRunner`` named ``research-host`` runs the ``researcher`` worker (its ``search``
 job streams two progress updates, then answers). Each WebSocket connection to ``/proxy``
-that brings the right bearer token gets its own ``WebSocketProxyServer``, which forwards
-between ``researcher`` and the client's worker (named by the ``worker`` query parameter)
-and finishes when the client leaves. Runs until Ctrl-C or SIGTERM.
+that brings the right bearer token gets its own ``WebSocketProxyServer`` (``proxy_route``),
+which forwards between ``researcher`` and the client's worker (named by the ``worker``
+query parameter) and finishes when the client leaves. What a client may send across is
+the job protocol: it cannot end the host or stop ``researcher`` (docs/security.md).
+Runs until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 from functools import partial
 
 import trio
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.workers import BaseWorker, WorkerRunner, job
-from trio_pipe.workers.proxy import WebSocketProxyServer, accept_proxy_websocket
+from trio_pipe.workers.proxy import WebSocketProxyServer, proxy_route, query_worker_name
 
 logger = logging.getLogger("proxy_server")
 
@@ -42,35 +43,30 @@ class Researcher(BaseWorker):
 
 
 def proxy_app(runner: WorkerRunner, token: str) -> Starlette:
-    """``/proxy``: check the token, then serve the connection with its own proxy."""
-    connections = 0
+    """``/proxy``: check the token, then serve the connection with its own proxy.
+
+    A client may run ``researcher``'s jobs and nothing else: it cannot end the host or
+    stop ``researcher`` (the default ``ProxyPolicy``, see docs/security.md).
+    """
 
     def authorize(headers) -> bool:
-        return headers.get("authorization") == f"Bearer {token}"
+        return secrets.compare_digest(headers.get("authorization", ""), f"Bearer {token}")
 
-    async def endpoint(websocket: WebSocket) -> None:
-        nonlocal connections
-        if not await accept_proxy_websocket(websocket, authorize=authorize):
-            return  # the client got HTTP 401, and no WebSocket
-        connections += 1
-        gateway = WebSocketProxyServer(
-            f"gateway-{connections}",  # unique per connection
-            websocket=websocket,
-            worker_name="researcher",
-            remote_worker_name=websocket.query_params.get("worker", "asker"),
-        )
-
+    def watch(gateway: WebSocketProxyServer) -> None:
         @gateway.event_handler("on_client_disconnected")
         async def left(proxy, _websocket) -> None:
             logger.info("%s: client left (%d messages in)", proxy.name, proxy.stats.delivered)
 
-        await runner.add_workers(gateway)
-        if runner.get_worker(gateway.name) is not gateway:  # a name clash: refused
-            await websocket.close(1011)
-            return
-        await gateway.wait()  # until the client leaves, or the runner stops
-
-    return Starlette(routes=[WebSocketRoute("/proxy", endpoint)])
+    route = proxy_route(
+        runner,
+        "/proxy",
+        worker_name="researcher",
+        remote_worker_name=query_worker_name("worker", default="asker"),
+        authorize=authorize,  # a wrong token gets HTTP 401, and no WebSocket
+        name_prefix="gateway",  # gateway-1, gateway-2, ...: one per connection
+        on_proxy=watch,
+    )
+    return Starlette(routes=[route])
 
 
 async def main(host: str, port: int, token: str) -> None:

@@ -40,8 +40,9 @@ logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 1011
 
-PolicyChoice = Callable[[WebSocket], ProxyPolicy | Awaitable[ProxyPolicy]]
-"""Picks a connection's policy from its (accepted) WebSocket: headers, query, client."""
+PolicyChoice = Callable[[WebSocket], ProxyPolicy | None | Awaitable[ProxyPolicy | None]]
+"""Picks a connection's policy from its (accepted) WebSocket: headers, query, client
+(None: the default policy)."""
 
 
 def query_worker_name(
