@@ -91,9 +91,7 @@ async def test_a_fixed_remote_name_and_an_async_policy_choice(nursery):
         await trio.lowlevel.checkpoint()
         return ProxyPolicy(allow=BusEndMessage) if websocket.query_params.get("op") else None
 
-    _runner, proxies, url = await serve_route(
-        nursery, remote_worker_name="pc-voice", policy=choose
-    )
+    _runner, proxies, url = await serve_route(nursery, remote_worker_name="pc-voice", policy=choose)
     async with open_client_socket(f"{url}?worker=ignored") as sock:
         assert (await echo_round_trip(sock, "pc-voice")).target == "pc-voice"
     assert proxies[0].remote_worker_name == "pc-voice"

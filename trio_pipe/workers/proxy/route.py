@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 1011
 
-PolicyChoice = Callable[[WebSocket], ProxyPolicy | None | Awaitable[ProxyPolicy | None]]
+PolicyChoice = Callable[[WebSocket], ProxyPolicy | Awaitable[ProxyPolicy | None] | None]
 """Picks a connection's policy from its (accepted) WebSocket: headers, query, client
 (None: the default policy)."""
 
