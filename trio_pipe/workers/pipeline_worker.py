@@ -56,7 +56,13 @@ from trio_pipe.bus.messages import (
 )
 from trio_pipe.bus.ui import BusUIDataMessage, BusUIEventMessage
 from trio_pipe.frames import EndFrame, Frame
-from trio_pipe.pipeline import Pipeline, PipelineParams, PipelineTask
+from trio_pipe.pipeline import TASK_EVENTS, Pipeline, PipelineParams, PipelineTask
+from trio_pipe.pipeline_timeouts import (
+    CANCEL_TIMEOUT_SECS,
+    DEFAULT_IDLE_TIMEOUT_FRAMES,
+    IDLE_TIMEOUT_SECS,
+    START_TIMEOUT_SECS,
+)
 from trio_pipe.processors import FrameDirection, FrameProcessor
 from trio_pipe.rtvi.processor import RTVIProcessor
 from trio_pipe.rtvi.translate import UIClientMessage, frame_for_carrier
@@ -93,7 +99,8 @@ class PipelineWorker(BaseWorker):
 
     Events: ``on_pipeline_started(worker, start_frame)``,
     ``on_pipeline_finished(worker, end_or_cancel_frame)``,
-    ``on_pipeline_error(worker, error_frame)`` (on top of the worker's).
+    ``on_pipeline_error(worker, error_frame)``, ``on_pipeline_timeout(worker, frame)``,
+    ``on_idle_timeout(worker)``, ``on_heartbeat_timeout(worker)`` (on top of the worker's).
 
     Args:
         pipeline: the processor (usually a :class:`Pipeline`) to run.
@@ -105,8 +112,12 @@ class PipelineWorker(BaseWorker):
         enable_rtvi: own the client's RTVI; None (default) means "unless bridged".
         rtvi_processor: the RTVIProcessor to put first (default: a new one).
         exclude_frames: with ``bridged``, frame types that never go onto the bus.
-        params: the pipeline's parameters (sample rates).
-        cancel_timeout_secs, cleanup_timeout_secs: passed to the PipelineTask.
+        params: the pipeline's parameters (sample rates, heartbeats).
+        cancel_timeout_secs, cleanup_timeout_secs, start_timeout_secs, idle_timeout_secs,
+            idle_timeout_frames, cancel_on_idle_timeout: passed to the
+            :class:`~trio_pipe.pipeline.PipelineTask` (Pipecat's names and defaults).
+        cancel_runner_on_idle_timeout: when the idle timeout cancels the pipeline, also
+            ask the runner to cancel the session (every other worker), as Pipecat does.
     """
 
     def __init__(
@@ -120,8 +131,13 @@ class PipelineWorker(BaseWorker):
         rtvi_processor: RTVIProcessor | None = None,
         exclude_frames: tuple[type[Frame], ...] | None = None,
         params: PipelineParams | None = None,
-        cancel_timeout_secs: float = 20.0,
+        cancel_timeout_secs: float = CANCEL_TIMEOUT_SECS,
         cleanup_timeout_secs: float = 5.0,
+        start_timeout_secs: float = START_TIMEOUT_SECS,
+        idle_timeout_secs: float | None = IDLE_TIMEOUT_SECS,
+        idle_timeout_frames: tuple[type[Frame], ...] = DEFAULT_IDLE_TIMEOUT_FRAMES,
+        cancel_on_idle_timeout: bool = True,
+        cancel_runner_on_idle_timeout: bool = True,
     ) -> None:
         super().__init__(name, active=active)
         self._bridged = None if bridged is None else tuple(bridged)
@@ -161,13 +177,19 @@ class PipelineWorker(BaseWorker):
             params=params,
             cancel_timeout_secs=cancel_timeout_secs,
             cleanup_timeout_secs=cleanup_timeout_secs,
+            start_timeout_secs=start_timeout_secs,
+            idle_timeout_secs=idle_timeout_secs,
+            idle_timeout_frames=idle_timeout_frames,
+            cancel_on_idle_timeout=cancel_on_idle_timeout,
         )
         # Processors reach their worker and its runner as in Pipecat (self.worker_runner).
         for processor in _walk(self._task.pipeline):
             processor._pipeline_worker = self
-        for event in ("on_pipeline_started", "on_pipeline_finished", "on_pipeline_error"):
+        for event in TASK_EVENTS:
             self._register_event_handler(event)
             self._task.add_event_handler(event, self._forward_event(event))
+        if cancel_on_idle_timeout and cancel_runner_on_idle_timeout:
+            self._task.add_event_handler("on_idle_timeout", self._cancel_session_when_idle)
         # The bus may skip what this worker ignores: messages for other workers, and
         # frames unless bridged (BaseWorker gave up its prefilter: we override
         # on_bus_message).
@@ -179,10 +201,14 @@ class PipelineWorker(BaseWorker):
             self.bus_prefilter = self._prefilter
 
     def _forward_event(self, event: str) -> Any:
-        def forward(_task: PipelineTask, frame: Frame) -> None:
-            self._call_event_handler(event, frame)
+        def forward(_task: PipelineTask, *args: Any) -> None:
+            self._call_event_handler(event, *args)
 
         return forward
+
+    async def _cancel_session_when_idle(self, _task: PipelineTask) -> None:
+        # The task cancels its own pipeline; the runner cancels everyone else.
+        await BaseWorker.cancel(self, reason="idle timeout")
 
     # --- properties ---------------------------------------------------------------------
 
