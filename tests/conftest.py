@@ -1,4 +1,11 @@
-"""Shared test fixtures."""
+"""Shared test fixtures, and the deadline every test runs under.
+
+Deadlines: every Trio test runs under a wall-clock deadline (``tests/deadlines.py``: 60 s,
+``@pytest.mark.deadline(seconds)`` for another) that cancels it and fails it as hung, so
+a socket that never answers fails its test instead of hanging the run. pytest-timeout
+(``timeout`` in pyproject.toml) is the backstop for any test, Trio or not, stuck outside
+a checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,26 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import trio
+from deadlines import TEST_DEADLINE, run_with_deadline
 from required_services import NO_REDIS, missing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "deadline(seconds): this Trio test's wall-clock deadline (default 60)"
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-trio marked the Trio tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("trio") is None:
+            continue
+        marker = item.get_closest_marker("deadline")
+        seconds = float(marker.args[0]) if marker else TEST_DEADLINE
+        # First, so that pytest-trio takes its run over the plain trio.run it marked.
+        run = run_with_deadline(seconds, item.nodeid)
+        item.add_marker(pytest.mark.trio(run=run), append=False)
 
 
 def _walk(task: trio.lowlevel.Task) -> set[trio.lowlevel.Task]:

@@ -259,9 +259,16 @@ async def test_broadcast_interruption_purges_own_queue() -> None:
 
 
 async def test_push_without_neighbour_is_dropped() -> None:
-    p = FrameProcessor()
-    await p.push_frame(TextFrame("x"))
-    await p.push_frame(TextFrame("x"), UP)
+    alone = FrameProcessor()
+    await alone.push_frame(TextFrame("x"))  # no neighbour either way: no error
+    await alone.push_frame(TextFrame("x"), UP)
+    p, down = FrameProcessor(), FrameRecorder()
+    async with running(p, down):
+        await p.push_frame(TextFrame("up"), UP)  # nobody upstream: gone
+        await p.push_frame(TextFrame("down"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert texts(down.frames(TextFrame, DOWN)) == ["down"]
+        assert down.frames(TextFrame, UP) == []
 
 
 @pytest.mark.parametrize("direct", [False, True])

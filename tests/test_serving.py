@@ -43,9 +43,11 @@ async def test_serves_on_a_free_port_and_stops_on_cancel(live_tasks):
 
 async def test_graceful_shutdown_trigger_returns():
     stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(partial(serve_asgi, echo_app, shutdown_trigger=stop.wait))
-        stop.set()
+    # A hang guard: serve_asgi not returning must fail here, not hang the run.
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(serve_asgi, echo_app, shutdown_trigger=stop.wait))
+            stop.set()
     # leaving the nursery without cancelling proves serve_asgi returned by itself
 
 
