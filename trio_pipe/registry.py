@@ -15,6 +15,12 @@ number of remote runners (an index by name beside the per-runner tables), so a p
 announces many runners costs linear time, not quadratic; :meth:`forget_runner` drops what
 a runner announced (a proxy does it when its client leaves).
 
+Unreachable workers: a remote worker that cannot be reached for good (its proxy's
+handshake was refused) is marked with :meth:`WorkerRegistry.mark_unreachable`; a job to it
+then fails at once instead of waiting for a ready that will not come (the requester checks
+:meth:`unreachable` and watches with :meth:`watch_unreachable`). :meth:`mark_reachable`
+clears the mark.
+
 Resource handling
     Watches are the only state that grows with use. :meth:`WorkerRegistry.unwatch`
     removes one, and a name with no watch left takes no memory: the ready-waits of jobs
@@ -33,12 +39,15 @@ from collections.abc import Awaitable, Callable
 
 from trio_pipe.bus.messages import WorkerReadyData
 
-__all__ = ["WatchHandler", "WorkerRegistry"]
+__all__ = ["UnreachableHandler", "WatchHandler", "WorkerRegistry"]
 
 logger = logging.getLogger(__name__)
 
 WatchHandler = Callable[[WorkerReadyData], Awaitable[object]]
 """An async callable taking the ready worker's :class:`WorkerReadyData`."""
+
+UnreachableHandler = Callable[[str, str], object]
+"""A plain callable taking the worker's name and why it is unreachable."""
 
 
 class WorkerRegistry:
@@ -55,6 +64,8 @@ class WorkerRegistry:
         # name -> its remote registrations still filed, oldest first (get() returns it).
         self._remote_index: dict[str, list[WorkerReadyData]] = {}
         self._watches: dict[str, list[WatchHandler]] = {}
+        self._unreachable: dict[str, str] = {}
+        self._unreachable_watches: dict[str, list[UnreachableHandler]] = {}
         self.watch_errors = 0
         """How many watch handlers raised (each was logged)."""
 
@@ -113,6 +124,37 @@ class WorkerRegistry:
             return
         if not handlers:
             del self._watches[worker_name]
+
+    def unreachable(self, worker_name: str) -> str | None:
+        """Why ``worker_name`` cannot be reached, or None (see the module doc)."""
+        return self._unreachable.get(worker_name)
+
+    def mark_unreachable(self, worker_name: str, reason: str) -> None:
+        """Mark ``worker_name`` unreachable and tell its unreachable-watchers at once."""
+        self._unreachable[worker_name] = reason
+        for handler in list(self._unreachable_watches.get(worker_name, ())):
+            try:
+                handler(worker_name, reason)
+            except Exception:
+                self.watch_errors += 1
+                logger.exception("unreachable handler %r for %r failed", handler, worker_name)
+
+    def mark_reachable(self, worker_name: str) -> None:
+        """Clear an unreachable mark (a connection to it opened)."""
+        self._unreachable.pop(worker_name, None)
+
+    def watch_unreachable(self, worker_name: str, handler: UnreachableHandler) -> None:
+        """Call ``handler(name, reason)`` when ``worker_name`` is marked unreachable."""
+        self._unreachable_watches.setdefault(worker_name, []).append(handler)
+
+    def unwatch_unreachable(self, worker_name: str, handler: UnreachableHandler) -> None:
+        """Remove a handler added with :meth:`watch_unreachable`; unknown ones are ignored."""
+        handlers = self._unreachable_watches.get(worker_name)
+        if handlers is None or handler not in handlers:
+            return
+        handlers.remove(handler)
+        if not handlers:
+            del self._unreachable_watches[worker_name]
 
     def unregister(self, worker_name: str) -> bool:
         """Forget a local worker (it finished); False if it was not registered here.

@@ -291,20 +291,33 @@ class JobRequesterMixin:
             return
         pending = set(missing)
         all_ready = trio.Event()
+        # A worker known to be unreachable (its proxy's handshake was refused) fails the
+        # wait at once instead of at the timeout.
+        unreachable = {n: r for n in missing if (r := registry.unreachable(n)) is not None}
 
         async def on_ready(data: WorkerReadyData) -> None:
             pending.discard(data.worker_name)
             if not pending:
                 all_ready.set()
 
+        def on_unreachable(name: str, reason: str) -> None:
+            unreachable[name] = reason
+            all_ready.set()
+
         try:
-            for name in missing:
-                await registry.watch(name, on_ready)
-            with trio.move_on_at(deadline):
-                await all_ready.wait()
+            if not unreachable:
+                for name in missing:
+                    registry.watch_unreachable(name, on_unreachable)
+                    await registry.watch(name, on_ready)
+                with trio.move_on_at(deadline):
+                    await all_ready.wait()
         finally:
             for name in missing:
                 registry.unwatch(name, on_ready)
+                registry.unwatch_unreachable(name, on_unreachable)
+        if unreachable:
+            reasons = "; ".join(f"{n}: {r}" for n, r in sorted(unreachable.items()))
+            raise JobGroupError(f"workers unreachable: {reasons}")
         if pending:
             raise JobGroupError(f"workers not ready within timeout: {', '.join(sorted(pending))}")
 

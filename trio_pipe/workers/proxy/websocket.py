@@ -29,6 +29,9 @@ Error handling
       (``BusWorkerErrorMessage`` for a root worker) and leaves the client alive and
       unconnected; with ``reconnect=`` it tries again with capped exponential backoff,
       except after a refused handshake (HTTP 4xx) or a normal close.
+    * A refused handshake (HTTP 4xx) marks the remote worker unreachable in the registry
+      until a connection opens: jobs to it fail at once with the reason (those waiting
+      for it to be ready, those already sent, new ones) instead of at their timeout.
 """
 
 from __future__ import annotations
@@ -41,15 +44,16 @@ from starlette.websockets import WebSocket
 
 from trio_pipe.backoff import reconnect_delays
 from trio_pipe.bus.messages import (
+    BusJobRequestMessage,
     BusMessage,
     BusWorkerRegistryMessage,
     WorkerReadyData,
     WorkerRegistryEntry,
 )
-from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
-from trio_pipe.workers.base import BaseWorker
-from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats
-from trio_pipe.workers.proxy.policy import ProxyPolicy, RegistryBudget
+from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.workers.proxy.forwarded import ForwardedJobs, error_answer
+from trio_pipe.workers.proxy.policy import ProxyPolicy
+from trio_pipe.workers.proxy.proxy_worker import ProxyWorkerBase
 from trio_pipe.workers.proxy.reconnect import Reconnect
 from trio_pipe.workers.proxy.rules import ClientRules, ServerRules, peer_bus_name
 from trio_pipe.ws.asgi import AsgiSocket
@@ -64,62 +68,7 @@ logger = logging.getLogger(__name__)
 _CLIENT_BACKENDS = {"wsproto": open_direct_socket, "trio-websocket": open_client_socket}
 
 
-class _ProxyWorker(BaseWorker):
-    """What both proxies share: their rules, the current link, forwarding, counters."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        rules: ClientRules | ServerRules,
-        serializer: MessageSerializer | None,
-        active: bool,
-    ) -> None:
-        super().__init__(name, active=active)
-        self._rules = rules
-        self._serializer = serializer or JSONMessageSerializer()
-        self.stats = ProxyStats()
-        """Counters over all of this proxy's connections."""
-        self._link: ProxyLink | None = None
-        self._budget: RegistryBudget | None = None
-        self._stopping = False
-        # Woken only for what it forwards or what BaseWorker handles.
-        self.bus_prefilter = self._wanted
-
-    @property
-    def remote_worker_name(self) -> str:
-        """The worker at the other end of the socket."""
-        return self._rules.remote_worker_name
-
-    def _wanted(self, message: BusMessage) -> bool:
-        return self._addressed_here(message) or self._rules.outbound(message)
-
-    @property
-    def policy(self) -> ProxyPolicy:
-        """What this proxy admits from its peer (see ``workers.proxy.policy``)."""
-        return self._rules.policy
-
-    def _new_link(self, sock: MessageSocket) -> ProxyLink:
-        rules = self._rules
-        budget = self._budget = rules.new_budget()  # per connection
-        return ProxyLink(
-            sock,
-            owner=self.name,
-            serializer=self._serializer,
-            admit=lambda message: rules.admit(message, budget),
-            deliver=self._send,
-            stats=self.stats,
-        )
-
-    async def on_bus_message(self, message: BusMessage) -> None:
-        """Built-in handling, then forward ``message`` if the outbound rule says so."""
-        await super().on_bus_message(message)
-        link = self._link
-        if link is not None and self._rules.outbound(message):
-            await link.send(self._rules.to_wire(message))
-
-
-class WebSocketProxyClient(_ProxyWorker):
+class WebSocketProxyClient(ProxyWorkerBase):
     """Forwards bus messages to a worker behind a WebSocket server, and its answers back.
 
     Sends messages targeted at ``remote_worker_name`` (whatever their source) and
@@ -212,6 +161,8 @@ class WebSocketProxyClient(_ProxyWorker):
         self._attempt: trio.Event | None = None  # set when the current attempt resolved
         self._connection_scope: trio.CancelScope | None = None
         self._connection_done: trio.Event | None = None
+        self._forwarded = ForwardedJobs()
+        self._refused: str | None = None  # why the server refused the handshake, for good
         self._register_event_handler("on_connected")
         self._register_event_handler("on_disconnected")
 
@@ -293,6 +244,8 @@ class WebSocketProxyClient(_ProxyWorker):
         try:
             async with self._open_socket(self._url, **self._socket_options) as sock:
                 link = self._link = self._new_link(sock)
+                self._refused = None
+                self.registry.mark_reachable(self.remote_worker_name)
                 self.stats.connects += 1
                 logger.info("proxy %r: connected to %s", self.name, self._url)
                 attempt.set()
@@ -303,6 +256,8 @@ class WebSocketProxyClient(_ProxyWorker):
                     self._link = None
         except ConnectError as exc:
             logger.error("proxy %r: %s", self.name, exc)
+            if exc.status is not None and 400 <= exc.status < 500:
+                self._refuse(f"proxy {self.name!r}: handshake refused (HTTP {exc.status}): {exc}")
             await self.send_bus_error_message(str(exc))
             return False, None, exc.status
         if self._stopping:  # our own stop closed it
@@ -311,6 +266,25 @@ class WebSocketProxyClient(_ProxyWorker):
         logger.warning("proxy %r: connection to %s ended: %s", self.name, self._url, closed)
         self._call_event_handler("on_disconnected", sock)
         return True, closed.code, None
+
+    def _refuse(self, reason: str) -> None:
+        """The server refused us for good: every job to the remote worker fails at once,
+        those already sent, those waiting for it to be ready, and new ones."""
+        self._refused = reason
+        self.registry.mark_unreachable(self.remote_worker_name, reason)
+        for answer in self._forwarded.fail_all(reason):
+            self._send(answer)
+
+    def _deliver(self, message: BusMessage) -> None:
+        self._forwarded.received(message)
+        self._send(message)
+
+    def _sent(self, message: BusMessage) -> None:
+        self._forwarded.sent(message)
+
+    def _not_sent(self, message: BusMessage) -> None:
+        if self._refused is not None and isinstance(message, BusJobRequestMessage):
+            self._send(error_answer(message, self._refused))
 
     async def stop(self) -> None:
         """Close the connection (no ``on_disconnected``) and stop the worker.
@@ -330,7 +304,7 @@ class WebSocketProxyClient(_ProxyWorker):
         await super().stop()
 
 
-class WebSocketProxyServer(_ProxyWorker):
+class WebSocketProxyServer(ProxyWorkerBase):
     """Serves one accepted WebSocket: a remote client's worker talks to ``worker_name``.
 
     The trust boundary: what the client may put on the host's bus is ``policy``
