@@ -51,6 +51,15 @@ __all__ = ["BusTap", "DemoUI", "ResearchHost", "Researcher", "VoiceHost", "Voice
 logger = logging.getLogger(__name__)
 
 
+def describe_ending(exc: BaseException) -> str:
+    """How a run that raised ``exc`` ended, in a few words: "cancelled" or "failed (...)"."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, trio.Cancelled):
+        return "cancelled"
+    return f"failed ({type(exc).__name__}: {exc})"
+
+
 class BusTap:
     """A bus subscriber that only counts: messages seen, by sender."""
 
@@ -145,6 +154,8 @@ class VoiceSession:
     proxy: WebSocketProxyClient
     tap: BusTap
     finished: trio.Event = attrs.Factory(trio.Event)
+    outcome: str | None = None
+    """How its runner ended, once ``finished``: "returned", "cancelled" or "failed (...)"."""
 
 
 @attrs.define
@@ -215,5 +226,10 @@ class VoiceHost:
             async with trio.open_nursery() as nursery:
                 await nursery.start(partial(runner.run))
                 self._new.send_nowait(session)
+        except BaseException as exc:
+            session.outcome = describe_ending(exc)
+            raise
+        else:
+            session.outcome = "returned"
         finally:
             session.finished.set()

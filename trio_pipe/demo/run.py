@@ -27,7 +27,7 @@ import hypercorn.config
 import trio
 
 from trio_pipe.demo.client import DemoClient, is_toast, job_group_kind, rtvi, short
-from trio_pipe.demo.hosts import ResearchHost, VoiceHost, VoiceSession
+from trio_pipe.demo.hosts import ResearchHost, VoiceHost, VoiceSession, describe_ending
 from trio_pipe.demo.progress import Progress
 from trio_pipe.demo.report import DemoReport, StepResult, TurnFigures, pacing_errors
 from trio_pipe.serving import serve_asgi
@@ -56,19 +56,35 @@ class StepFailed(Exception):
 
 
 class _Service:
-    """A long-running child in a cancel scope of its own: started, later stopped."""
+    """A long-running child in a cancel scope of its own: started, later stopped.
+
+    ``outcome`` says how it ended, so that a step claims only what happened: "returned"
+    (by itself), "cancelled" (stopped), or "failed (...)". A failure after it started is
+    recorded, not raised: the step that waits for it reports it.
+    """
 
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
         self.done = trio.Event()
+        self.outcome: str | None = None
 
     async def run(
         self, fn: Callable[..., Awaitable[Any]], *, task_status: trio.TaskStatus[Any]
     ) -> None:
+        started = False
         try:
             with self.scope:
                 async with trio.open_nursery() as nursery:
-                    task_status.started(await nursery.start(fn))
+                    value = await nursery.start(fn)
+                    started = True
+                    task_status.started(value)
+            self.outcome = "cancelled" if self.scope.cancelled_caught else "returned"
+        except Exception as exc:
+            self.outcome = describe_ending(exc)
+            if not started:  # the step that starts it fails with it, as itself
+                while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                    exc = exc.exceptions[0]
+                raise exc from None
         finally:
             self.done.set()
 
@@ -112,6 +128,16 @@ def _open_sockets() -> set[str] | None:
     return found
 
 
+async def _listening(port: int) -> bool:
+    """Whether something accepts connections on loopback ``port``."""
+    try:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+    except OSError:
+        return False
+    await stream.aclose()
+    return True
+
+
 class _Demo:
     """The state the steps share."""
 
@@ -128,6 +154,7 @@ class _Demo:
         self.client: DemoClient | None = None
         self.hang_up = trio.Event()
         self.client_done = trio.Event()
+        self.ports: list[int] = []  # the servers', checked closed at shutdown
 
     # --- the steps, in order; each returns its detail line ------------------------------
 
@@ -138,6 +165,7 @@ class _Demo:
             partial(serve_asgi, self.research.app(), config=_hypercorn_config()),
         )
         self.report.research_url = served.ws_url("/proxy")
+        self.ports.append(served.port)
         return f"{self.report.research_url} (runner 'research-host', token-checked handshake)"
 
     async def start_voice_bot(self) -> str:
@@ -147,6 +175,7 @@ class _Demo:
             self.voice_server.run, partial(serve_asgi, self.voice.app(), config=_hypercorn_config())
         )
         self.report.voice_url = served.ws_url("/voice")
+        self.ports.append(served.port)
         return str(self.report.voice_url)
 
     async def connect_client(self) -> str:
@@ -251,7 +280,9 @@ class _Demo:
         assert session is not None
         self.hang_up.set()
         await self.client_done.wait()
-        await session.finished.wait()  # the session's runner returned
+        await session.finished.wait()
+        if session.outcome != "returned":
+            raise StepFailed(f"the session's runner did not finish by itself: {session.outcome}")
         for gateway in self.research.gateways:
             await gateway.wait()  # the proxy server saw its client leave
         return f"session runner finished; {len(self.research.gateways)} proxy server(s) finished"
@@ -259,8 +290,17 @@ class _Demo:
     async def shut_down(self) -> str:
         await self.research.runner.end(reason="demo over")
         await self.research_runner.done.wait()
-        await self.voice_server.stop()
-        await self.research_server.stop()
+        if self.research_runner.outcome != "returned":
+            raise StepFailed(
+                f"the research runner did not end gracefully: {self.research_runner.outcome}"
+            )
+        for server in (self.voice_server, self.research_server):
+            await server.stop()
+            if server.outcome not in ("cancelled", "returned"):
+                raise StepFailed(f"a server did not stop cleanly: {server.outcome}")
+        for port in self.ports:
+            if await _listening(port):
+                raise StepFailed(f"port {port} still accepts connections")
         return "research runner ended gracefully; both Hypercorn servers stopped"
 
     def count_messages(self) -> None:
