@@ -4,11 +4,10 @@ from functools import partial
 
 import trio
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner, job
-from trio_pipe.workers.proxy import WebSocketProxyClient, WebSocketProxyServer
+from trio_pipe.workers.proxy import WebSocketProxyClient, proxy_route
 
 
 class Researcher(BaseWorker):
@@ -23,17 +22,13 @@ async def main() -> dict:
     host_b = WorkerRunner(name="host-b", handle_sigint=False)  # the research host
     await host_b.add_workers(Researcher("researcher"))
 
-    async def endpoint(websocket):  # each connection: a proxy in front of "researcher"
-        await websocket.accept()
-        gateway = WebSocketProxyServer(
-            "gateway", websocket=websocket, worker_name="researcher", remote_worker_name="asker"
-        )
-        await host_b.add_workers(gateway)
-        await gateway.wait()
+    # Each connection gets a proxy in front of "researcher"; a client may run its jobs,
+    # nothing else (add authorize= to check a token, see docs/security.md).
+    route = proxy_route(host_b, "/proxy", worker_name="researcher", remote_worker_name="asker")
 
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(host_b.run, auto_end=False))
-        app = Starlette(routes=[WebSocketRoute("/proxy", endpoint)])
+        app = Starlette(routes=[route])
         server = await nursery.start(serve_asgi, app)  # Hypercorn on 127.0.0.1, a free port
 
         host_a, asker = WorkerRunner(name="host-a"), BaseWorker("asker")  # the voice host
