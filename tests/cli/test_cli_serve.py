@@ -29,7 +29,7 @@ async def read_line(stream: trio.abc.ReceiveStream) -> str:
 @pytest.mark.parametrize("protocol", ["protobuf", "raw", "twilio"])
 async def test_call_against_serve(protocol: str) -> None:
     server = await trio.lowlevel.open_process(
-        [*SERVE, "--port", "0", "--protocol", protocol],
+        [*SERVE, "--port", "0", "--protocol", protocol, "--echo", "plain"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

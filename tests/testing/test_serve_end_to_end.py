@@ -53,6 +53,7 @@ async def test_trio_pipe_call_against_the_echo_bot(nursery: trio.Nursery, protoc
 
 async def test_trio_pipe_call_against_trio_pipe_serve(nursery: trio.Nursery) -> None:
     serve = [sys.executable, "-m", "trio_pipe", "serve", "--port", "0", "--protocol", "twilio"]
+    serve += ["--echo", "plain"]
     process: trio.Process = await nursery.start(
         partial(trio.run_process, serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     )

@@ -9,6 +9,11 @@ that ends when the client leaves. Wire protocols: ``protobuf`` (Pipecat's frames
 ``raw`` (bare PCM16 both ways: in at ``in_rate``, out at ``out_rate``) and ``twilio``
 (Media Streams; the first two messages, ``connected`` and ``start``, name the stream, as
 Pipecat's runner reads them).
+
+With ``turns=True`` the session takes turns instead (:mod:`trio_pipe.bots.turn_echo`):
+it listens until the user stops speaking, says the turn back, and can be interrupted;
+with ``rtvi=True`` (protobuf only) it also speaks RTVI to Pipecat's JavaScript client.
+``echo_app(web=True)`` serves that client's page at ``/`` (:mod:`trio_pipe.bots.web`).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from typing import Any
 
 import attrs
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from trio_pipe.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
 from trio_pipe.pipeline import Pipeline, PipelineParams, PipelineTask
 from trio_pipe.processors import FrameDirection, FrameProcessor
+from trio_pipe.rtvi import RTVIProcessor
 from trio_pipe.serializers.frames import (
     ProtobufFrameSerializer,
     RawPCMSerializer,
@@ -32,6 +38,7 @@ from trio_pipe.serializers.frames import (
     TwilioSerializerParams,
 )
 from trio_pipe.transports.websocket.server import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from trio_pipe.vad import VADParams
 
 __all__ = ["PROTOCOLS", "EchoProcessor", "echo_app", "run_echo_bot"]
 
@@ -86,12 +93,17 @@ async def run_echo_bot(
     out_rate: int = 24000,
     session_timeout: float | None = None,
     params: FastAPIWebsocketParams | None = None,
+    turns: bool = False,
+    rtvi: bool = False,
+    vad_params: VADParams | None = None,
 ) -> None:
     """Run one echo session on an accepted ``websocket``; return when it ends.
 
     ``params`` replaces the default transport params (audio in and out enabled, the
     protocol's serializer, ``session_timeout``); its serializer, if None, is chosen by
     ``protocol``. The session ends when the client leaves, or at the session timeout.
+    ``turns``: take turns (VAD with ``vad_params``, barge-in); ``rtvi``: also speak RTVI
+    (with ``turns``, protobuf only).
     """
     try:
         serializer = await _serializer(websocket, protocol)
@@ -113,8 +125,15 @@ async def run_echo_bot(
         logger.warning("%s", exc)
         await websocket.close(_POLICY_VIOLATION)
         return
+    if turns:
+        from trio_pipe.bots.turn_echo import turn_echo_stages
+
+        rtvi_stage = RTVIProcessor() if rtvi and protocol == "protobuf" else None
+        stages = turn_echo_stages(transport, rtvi=rtvi_stage, vad_params=vad_params)
+    else:
+        stages = [transport.input(), EchoProcessor(), transport.output()]
     task = PipelineTask(
-        Pipeline([transport.input(), EchoProcessor(), transport.output()]),
+        Pipeline(stages),
         params=PipelineParams(audio_in_sample_rate=in_rate, audio_out_sample_rate=out_rate),
     )
 
@@ -136,10 +155,22 @@ def echo_app(
     in_rate: int = 16000,
     out_rate: int = 24000,
     session_timeout: float | None = None,
+    turns: bool = False,
+    rtvi: bool | None = None,
+    vad_params: VADParams | None = None,
+    web: bool = False,
 ) -> Starlette:
-    """A Starlette app serving the echo bot on ``path`` (one session per connection)."""
+    """A Starlette app serving the echo bot on ``path`` (one session per connection).
+
+    ``turns``/``rtvi``/``vad_params`` as in :func:`run_echo_bot` (``rtvi`` defaults to
+    ``turns``); ``web`` also serves the browser client's page at ``/`` (needs
+    ``turns``, ``rtvi`` and protobuf).
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    rtvi = turns if rtvi is None else rtvi
+    if web and not (turns and rtvi and protocol == "protobuf"):
+        raise ValueError("the web page needs turns, RTVI and the protobuf protocol")
 
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -149,6 +180,14 @@ def echo_app(
             in_rate=in_rate,
             out_rate=out_rate,
             session_timeout=session_timeout,
+            turns=turns,
+            rtvi=rtvi,
+            vad_params=vad_params,
         )
 
-    return Starlette(routes=[WebSocketRoute(path, endpoint)])
+    routes: list[BaseRoute] = [WebSocketRoute(path, endpoint)]
+    if web:
+        from trio_pipe.bots.web import page_routes
+
+        routes += page_routes(path)
+    return Starlette(routes=routes)

@@ -1,8 +1,15 @@
-"""Serve an echo voice bot over WebSocket (audio in, the same audio out, paced).
+"""Serve an echo voice bot over WebSocket that takes turns (or echoes at once).
 
     trio-pipe serve                              # ws://127.0.0.1:8765/ws, Pipecat protobuf
+    trio-pipe serve --web                        # also the browser page at http://.../
     trio-pipe serve --port 0 --protocol raw      # a free port, bare PCM16
+    trio-pipe serve --echo plain                 # every chunk straight back, no turns
     trio-pipe call ws://127.0.0.1:8765/ws        # talk to it
+
+By default the bot takes turns: it listens until voice activity detection says the user
+stopped, says the turn back, and stops when the user talks over it (barge-in); on the
+protobuf protocol it also speaks RTVI, so Pipecat's JavaScript client can drive it, and
+``--web`` serves a page built on that client at ``/``.
 
 Each connection is one session: trio_pipe's FastAPIWebsocketTransport (Starlette under
 Hypercorn, on Trio) around an echo stage, ended when the client leaves. The first line
@@ -36,6 +43,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="protobuf",
         help="wire protocol: Pipecat protobuf frames (default), raw PCM16, Twilio Media Streams",
     )
+    parser.add_argument(
+        "--echo",
+        choices=("turns", "plain"),
+        default="turns",
+        help="turns: answer each user turn, interruptible (default); plain: echo every chunk",
+    )
+    parser.add_argument(
+        "--web", action="store_true", help="also serve the browser client's page at / (protobuf)"
+    )
+    parser.add_argument(
+        "--vad-stop-secs",
+        type=float,
+        default=0.2,
+        help="silence that ends the user's turn (VADParams.stop_secs, 0.2)",
+    )
     parser.add_argument("--in-rate", type=int, default=16000, help="input sample rate (16000)")
     parser.add_argument(
         "--out-rate", type=int, default=24000, help="output sample rate; raw PCM goes out at it"
@@ -51,13 +73,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 async def _serve(args: argparse.Namespace) -> None:
     from trio_pipe.bots.echo import echo_app
     from trio_pipe.serving import serve_asgi
+    from trio_pipe.vad import VADParams
 
+    turns = args.echo == "turns"
     app = echo_app(
         args.protocol,
         path=args.path,
         in_rate=args.in_rate,
         out_rate=args.out_rate,
         session_timeout=args.session_timeout,
+        turns=turns,
+        vad_params=VADParams(stop_secs=args.vad_stop_secs),
+        web=args.web,
     )
     bind_error: OSError | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -68,12 +95,16 @@ async def _serve(args: argparse.Namespace) -> None:
                 bind_error = exc  # raised below, outside the nursery (not in a group)
             else:
                 print(served.ws_url(args.path), flush=True)
+                kind = "turn-taking echo bot" if turns else "echo bot"
                 print(
-                    f"echo bot ({args.protocol}, in {args.in_rate} Hz, out {args.out_rate} Hz)"
+                    f"{kind} ({args.protocol}, in {args.in_rate} Hz, out {args.out_rate} Hz)"
                     "; Ctrl-C stops",
                     file=sys.stderr,
                     flush=True,
                 )
+                if args.web:
+                    page = served.ws_url("/").replace("ws", "http", 1)
+                    print(f"browser page: {page}", file=sys.stderr, flush=True)
                 async for _ in signals:
                     break
                 nursery.cancel_scope.cancel()
@@ -90,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("sample rates must be positive")
     if args.session_timeout is not None and args.session_timeout <= 0:
         raise CommandError("--session-timeout must be positive")
+    if args.web and (args.echo != "turns" or args.protocol != "protobuf"):
+        raise CommandError("--web needs the default --echo turns and --protocol protobuf")
+    if args.vad_stop_secs < 0:
+        raise CommandError("--vad-stop-secs must be >= 0")
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
         raise CommandError(f"unknown --log-level {args.log_level!r}")
