@@ -11,7 +11,7 @@ handler, a job handler) in code that cannot await, or before their nursery is op
 
 Resource handling
     ``Children`` never opens a nursery of its own: the owner opens one in ``run`` and
-    hands it over with :meth:`open`/:meth:`close` (or ``async with children.running()``).
+    hands it over with :meth:`open`/:meth:`close` (or ``with children.attached(nursery):``).
 
 Error handling
     The spawned callables are the owner's business: wrap them to log and swallow

@@ -8,8 +8,9 @@ Python functions per class, the way attrs and cattrs generate theirs:
 * ``decode(data, budget) -> obj``: every field checked strictly, ``id`` and ``name`` taken
   from the wire (fresh ones when absent), unknown keys ignored, nothing undeclared set.
 
-cattrs' own ``make_dict_unstructure_fn`` is not used because it skips ``init=False``
-fields (``id``, ``name``) and moves omittable fields to the end; both change the bytes.
+cattrs' own ``make_dict_unstructure_fn`` is not used: it skips ``init=False`` fields
+(``id``, ``name``) unless asked (``_cattrs_include_init_false``, cattrs 23.2 and later),
+and it moves omittable fields to the end, which changes the bytes.
 Its structure functions call the constructor, which would draw fresh ids only to throw
 them away. Decoders therefore build objects without ``__init__`` when the constructor does
 nothing else (messages), or replay exactly what it does (frames); any other class goes

@@ -1,12 +1,14 @@
 """WebSocket proxy workers: a local worker talks to a worker in another process.
 
-:class:`WebSocketProxyClient` connects to a URL (trio-websocket) and
-:class:`WebSocketProxyServer` serves one accepted Starlette WebSocket (Hypercorn under
-Trio). Each forwards bus messages between its local bus and the socket by the rules in
-``workers.proxy.rules`` and the connection's ``ProxyPolicy`` (``workers.proxy.policy``:
-the trust boundary, see docs/security.md); the crossing itself (encode, send, receive
-loop, counting) is a ``workers.proxy.link.ProxyLink``. Pipecat 1.14's wire and
-behaviour, with the defects of spec §9 fixed: see docs/migrating-from-pipecat.md.
+:class:`WebSocketProxyClient` connects to a URL (by default with wsproto driven by its
+receive loop, ``trio_pipe.ws.direct``; trio-websocket with
+``socket_backend="trio-websocket"``) and :class:`WebSocketProxyServer` serves one accepted
+Starlette WebSocket (Hypercorn under Trio). Each forwards bus messages between its local
+bus and the socket by the rules in ``workers.proxy.rules`` and the connection's
+``ProxyPolicy`` (``workers.proxy.policy``: the trust boundary, see docs/security.md); the
+crossing itself (encode, send, receive loop, counting) is a
+``workers.proxy.link.ProxyLink``. Pipecat 1.14's wire and behaviour, with the defects of
+spec §9 fixed: see docs/migrating-from-pipecat.md.
 
 Resource handling
     The connection, its receive loop and its write watchdog are children of the worker's
