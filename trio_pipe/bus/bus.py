@@ -48,6 +48,7 @@ from collections import deque
 
 import trio
 
+from trio_pipe._errors import single_errors
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusSystemMessage
 from trio_pipe.wakeup import Wakeup
 
@@ -255,8 +256,13 @@ class WorkerBus:
 
     # --- running -------------------------------------------------------------------------
 
+    @single_errors
     async def run(self, *, task_status: trio.TaskStatus[WorkerBus] = trio.TASK_STATUS_IGNORED):
-        """Run the dispatchers until cancelled; ``started()`` once all are running."""
+        """Run the dispatchers until cancelled; ``started()`` once all are running.
+
+        An error (a network bus that cannot connect) is raised as itself, not inside
+        exception groups (``trio_pipe._errors``).
+        """
         if self._nursery is not None:
             raise RuntimeError(f"{type(self).__name__} is already running")
         try:

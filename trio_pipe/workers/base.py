@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from trio_pipe._errors import single_errors
 from trio_pipe.bus.bus import BusSubscriber
 from trio_pipe.bus.messages import (
     BusActivateWorkerMessage,
@@ -271,8 +272,12 @@ class BaseWorker(
         self._worker_runner = worker_runner
         bus.subscribe(self)
 
+    @single_errors
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Start, call ``task_status.started()``, and run until stopped or cancelled."""
+        """Start, call ``task_status.started()``, and run until stopped or cancelled.
+
+        An error escaping ``start`` or a hook is raised as itself (no exception groups).
+        """
         if self._running:
             raise RuntimeError(f"worker {self._name!r} is already running")
         self._running = True

@@ -31,9 +31,15 @@ Resource handling
 Error handling
     An ``Exception`` escaping a worker's ``run`` is logged, reported as that worker's
     error message (BusWorkerErrorMessage, or the local kind for a child), fires
-    ``on_error(runner, worker, exc)``, and counts the worker as finished; the other
-    workers go on and ``run`` does not raise. A job request to a local worker that has
-    finished is answered ``status=ERROR`` on its behalf.
+    ``on_error(runner, worker, exc)``, and counts the worker as finished. Then the
+    policy decides: by default (as in Pipecat) the other workers go on and ``run`` does
+    not raise; with ``raise_worker_errors=True`` the first failure cancels the session and
+    ``run`` raises that exception once everything has wound down. A job request to a
+    local worker that has finished is answered ``status=ERROR`` on its behalf.
+
+    What ``run`` raises is the error itself, never wrapped in the exception groups of
+    the runner's own nurseries (``trio_pipe._errors``): with a Redis bus that cannot
+    connect, ``except coredis.exceptions.ConnectionError`` catches it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from typing import Any
 
 import trio
 
+from trio_pipe._errors import lone_exception, single_errors
 from trio_pipe.bus.bus import BusSubscriber, LocalBus, WorkerBus
 from trio_pipe.bus.messages import (
     BusAddWorkerMessage,
@@ -71,13 +78,6 @@ logger = logging.getLogger(__name__)
 
 _CONTROL_MESSAGES = (BusEndMessage, BusCancelMessage, BusAddWorkerMessage, BusWorkerRegistryMessage)
 _RUNNER_MESSAGES = (*_CONTROL_MESSAGES, BusJobRequestMessage)
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """The single exception inside (nested) one-member exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
 
 
 class _Entry:
@@ -112,6 +112,10 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         handle_sigterm: SIGTERM does the same (otherwise it keeps its default action).
         force_gc: run ``gc.collect()`` once everything is torn down.
         cancel_timeout: seconds cancelled workers get before their scopes are cancelled.
+        raise_worker_errors: what a worker whose ``run`` raised means for the session.
+            False (default, as in Pipecat): the session goes on without it (see the
+            module doc). True: the first such error cancels the session, and ``run``
+            raises it once everything has wound down.
 
     Events: ``on_ready(runner)`` once the workers have started; ``on_error(runner,
     worker, exc)`` when a worker's ``run`` raised.
@@ -126,6 +130,7 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         handle_sigterm: bool = False,
         force_gc: bool = False,
         cancel_timeout: float = 5.0,
+        raise_worker_errors: bool = False,
     ) -> None:
         self._name = name if name is not None else f"runner-{uuid.uuid4().hex[:8]}"
         self._bus = bus if bus is not None else LocalBus()
@@ -134,6 +139,8 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         self._handle_sigterm = handle_sigterm
         self._force_gc = force_gc
         self.cancel_timeout = cancel_timeout
+        self._raise_worker_errors = raise_worker_errors
+        self._worker_error: BaseException | None = None
         self._children = Children(f"runner {self._name!r}")
         self._entries: dict[str, _Entry] = {}
         self._known_runners: set[str] = set()
@@ -213,10 +220,13 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
             with entry.scope:
                 await worker.run(task_status=entry)  # type: ignore[arg-type]
         except Exception as exc:
-            error = _unwrap(exc)
+            error = lone_exception(exc)
             logger.error("runner %r: worker %r failed", self._name, worker.name, exc_info=error)
             with trio.CancelScope(shield=True):  # reported even while the runner stops
                 await worker.send_bus_error_message(f"{type(error).__name__}: {error}")
+                if self._raise_worker_errors and self._worker_error is None:
+                    self._worker_error = error
+                    await self.cancel(reason=f"worker '{worker.name}' failed")
             self._call_event_handler("on_error", worker, error)
         finally:
             entry.ready.set()
@@ -251,10 +261,18 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
 
     # --- running -------------------------------------------------------------------------
 
+    @single_errors
     async def run(
         self, *, auto_end: bool = True, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run the bus and the workers until the session ends (see the module doc)."""
+        """Run the bus and the workers until the session ends (see the module doc).
+
+        Raises:
+            Exception: the bus failed (a Redis that cannot be reached: its connection
+                error, as itself, not in exception groups), or, with
+                ``raise_worker_errors``, the first error a worker raised, once the session
+                has wound down.
+        """
         if self._running:
             raise RuntimeError(f"runner {self._name!r} is already running")
         self._running = True
@@ -276,6 +294,9 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
                     await self._shutdown.wait()
                     await self._wind_down()
                     nursery.cancel_scope.cancel()
+            if self._worker_error is not None:  # raise_worker_errors: after the wind-down
+                error, self._worker_error = self._worker_error, None
+                raise error
         finally:
             self._nursery = None
             self._running = False
