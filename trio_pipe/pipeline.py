@@ -7,6 +7,13 @@ returns once the ``StartFrame`` has left the last processor; the run ends when a
 ``EndFrame`` reaches the end (:meth:`PipelineTask.stop_when_done`) or a ``CancelFrame``
 does (:meth:`PipelineTask.cancel`, at most ``cancel_timeout_secs``).
 
+Timeouts (Pipecat 1.14's names and defaults, see :mod:`trio_pipe.pipeline_timeouts`): a
+``StartFrame`` that does not get through within ``start_timeout_secs`` ends the run
+(``on_pipeline_timeout``); no user or bot activity for ``idle_timeout_secs`` fires
+``on_idle_timeout`` and cancels the run (``cancel_on_idle_timeout``); with
+``PipelineParams(enable_heartbeats=True)`` a heartbeat that does not come back within
+``heartbeats_monitor_secs`` fires ``on_heartbeat_timeout``.
+
 Resource handling
     ``run`` owns one nursery: every processor's nursery (its lanes and background loops),
     the push loop, and the task's event handlers are children of it. At the end it calls
@@ -39,9 +46,21 @@ from trio_pipe.frames import (
     EndWorkerFrame,
     ErrorFrame,
     Frame,
+    HeartbeatFrame,
     InterruptionFrame,
     InterruptionWorkerFrame,
     StartFrame,
+)
+from trio_pipe.pipeline_timeouts import (
+    CANCEL_TIMEOUT_SECS,
+    DEFAULT_IDLE_TIMEOUT_FRAMES,
+    HEARTBEAT_MONITOR_SECS,
+    HEARTBEAT_SECS,
+    IDLE_TIMEOUT_SECS,
+    START_TIMEOUT_SECS,
+    Deadline,
+    Heartbeats,
+    watch_deadline,
 )
 from trio_pipe.processors import FrameDirection, FrameProcessor, cleanup_all, link_processors
 from trio_pipe.wakeup import Wakeup
@@ -130,10 +149,26 @@ class Pipeline(FrameProcessor):
 
 @attrs.define(kw_only=True)
 class PipelineParams:
-    """Session settings carried to every processor by the ``StartFrame``."""
+    """Session settings: sample rates carried to every processor by the ``StartFrame``,
+    and the task's heartbeats (``enable_heartbeats``: a heartbeat frame every
+    ``heartbeats_period_secs``; none back for ``heartbeats_monitor_secs`` is reported)."""
 
     audio_in_sample_rate: int = 16000
     audio_out_sample_rate: int = 24000
+    enable_heartbeats: bool = False
+    heartbeats_period_secs: float = HEARTBEAT_SECS
+    heartbeats_monitor_secs: float = HEARTBEAT_MONITOR_SECS
+
+
+#: The events a PipelineTask fires (a PipelineWorker fires them too).
+TASK_EVENTS = (
+    "on_pipeline_started",
+    "on_pipeline_finished",
+    "on_pipeline_error",
+    "on_pipeline_timeout",
+    "on_idle_timeout",
+    "on_heartbeat_timeout",
+)
 
 
 class PipelineTask(EventHandlerMixin):
@@ -141,14 +176,26 @@ class PipelineTask(EventHandlerMixin):
 
     Events: ``on_pipeline_started(task, start_frame)``,
     ``on_pipeline_finished(task, end_or_cancel_frame)``, ``on_pipeline_error(task,
-    error_frame)``. Handlers run as children of :meth:`run`'s nursery and are not awaited.
+    error_frame)``, ``on_pipeline_timeout(task, frame)`` (a ``StartFrame`` or
+    ``CancelFrame`` that did not reach the end in time), ``on_idle_timeout(task)``,
+    ``on_heartbeat_timeout(task)``. Handlers run as children of :meth:`run`'s nursery
+    and are not awaited.
 
     Args:
         pipeline: the processor (usually a :class:`Pipeline`) to run.
-        params: sample rates for the ``StartFrame``.
+        params: sample rates for the ``StartFrame``, heartbeats.
         cancel_timeout_secs: longest wait for a ``CancelFrame`` to reach the end.
         cleanup_timeout_secs: longest wait for processors' ``cleanup()`` and for event
             handlers still running at the end (trio_pipe addition).
+        start_timeout_secs: longest wait for the ``StartFrame`` to reach the end; then
+            the run ends (``on_pipeline_timeout``, ``on_pipeline_finished`` with a
+            ``CancelFrame``).
+        idle_timeout_secs: seconds without any of ``idle_timeout_frames`` after which the
+            pipeline counts as idle (None: never). Activity is seen where such a frame
+            reaches either end of the pipeline or is queued into it.
+        idle_timeout_frames: the frames that show user or bot activity.
+        cancel_on_idle_timeout: cancel the run when idle (else only the event fires,
+            again every ``idle_timeout_secs``).
     """
 
     def __init__(
@@ -156,13 +203,25 @@ class PipelineTask(EventHandlerMixin):
         pipeline: FrameProcessor,
         *,
         params: PipelineParams | None = None,
-        cancel_timeout_secs: float = 20.0,
+        cancel_timeout_secs: float = CANCEL_TIMEOUT_SECS,
         cleanup_timeout_secs: float = 5.0,
+        start_timeout_secs: float = START_TIMEOUT_SECS,
+        idle_timeout_secs: float | None = IDLE_TIMEOUT_SECS,
+        idle_timeout_frames: tuple[type[Frame], ...] = DEFAULT_IDLE_TIMEOUT_FRAMES,
+        cancel_on_idle_timeout: bool = True,
     ) -> None:
         self._pipeline = pipeline
         self._params = params if params is not None else PipelineParams()
         self._cancel_timeout = cancel_timeout_secs
         self._cleanup_timeout = cleanup_timeout_secs
+        self._start_timeout = start_timeout_secs
+        self._idle_timeout = idle_timeout_secs
+        # An empty tuple when idle detection is off: isinstance(frame, ()) is a cheap False.
+        self._idle_frames = tuple(idle_timeout_frames) if idle_timeout_secs else ()
+        self._cancel_on_idle = cancel_on_idle_timeout
+        self._activity: Deadline | None = None
+        self._heartbeats: Heartbeats | None = None
+        self._timers_scope = trio.CancelScope()
         self._children = Children(f"PipelineTask({pipeline})")
         self._source = PipelineSource(self._source_push_frame, name=f"{pipeline}::TaskSource")
         self._sink = PipelineSink(self._sink_push_frame, name=f"{pipeline}::TaskSink")
@@ -181,7 +240,7 @@ class PipelineTask(EventHandlerMixin):
         self._cleaned_up = False
         self._wait_start_scope = trio.CancelScope()
         self._push_scope = trio.CancelScope()
-        for event in ("on_pipeline_started", "on_pipeline_finished", "on_pipeline_error"):
+        for event in TASK_EVENTS:
             self._register_event_handler(event)
 
     def __repr__(self) -> str:
@@ -201,11 +260,18 @@ class PipelineTask(EventHandlerMixin):
         """True once the run has ended (EndFrame or CancelFrame reached the end)."""
         return self._finished.is_set()
 
+    @property
+    def heartbeats(self) -> Heartbeats | None:
+        """The heartbeat sender/monitor while heartbeats run (counts, last latency)."""
+        return self._heartbeats
+
     # --- control -------------------------------------------------------------------------
 
     async def queue_frame(self, frame: Frame, direction: FrameDirection = _DOWN) -> None:
         """Queue ``frame``: downstream in push order (held until started), or upstream
         into the last processor. A ``CancelFrame`` is :meth:`cancel` (it never waits)."""
+        if isinstance(frame, self._idle_frames):
+            self._touch_activity()
         if isinstance(frame, CancelFrame):
             await self._cancel_with(frame)
         elif direction is _DOWN:
@@ -275,14 +341,70 @@ class PipelineTask(EventHandlerMixin):
             )
             await self._source.queue_frame(start, _DOWN)
             with self._wait_start_scope:  # a cancel before the start completes ends it too
-                await self._started.wait()
+                with trio.move_on_after(self._start_timeout) as start_scope:
+                    await self._started.wait()
+                if start_scope.cancelled_caught:
+                    await self._start_timed_out(start)
             task_status.started()
             processors.start_soon(self._push_loop)
+            if not self._finished.is_set():
+                processors.start_soon(self._run_timers)
             await self._finished.wait()
             self._push_scope.cancel()
+            self._timers_scope.cancel()
             await self._cleanup_processors(shielded=False)
             # Processors' own handlers and loops get the cleanup time, then are cancelled.
             processors.cancel_scope.deadline = trio.current_time() + self._cleanup_timeout
+
+    async def _start_timed_out(self, start: StartFrame) -> None:
+        logger.error(
+            "%r: %s did not reach the end of the pipeline within %ss, stopping the pipeline",
+            self,
+            start,
+            self._start_timeout,
+        )
+        self._call_event_handler("on_pipeline_timeout", start)
+        # Nothing queued behind a start that never completed would be handled: end now,
+        # telling the processors with a CancelFrame.
+        frame = CancelFrame(reason="start timeout")
+        self._cancel_frame = frame
+        await self._source.queue_frame(frame, _DOWN)
+        self._finish(frame)
+
+    async def _run_timers(self) -> None:
+        """Idle watch and heartbeats, from the start until the run finishes."""
+        with self._timers_scope:
+            async with trio.open_nursery() as nursery:
+                if self._idle_timeout:
+                    self._activity = Deadline(self._idle_timeout, trio.current_time())
+                    nursery.start_soon(watch_deadline, self._activity, self._idle_expired)
+                params = self._params
+                if params.enable_heartbeats:
+                    self._heartbeats = Heartbeats(
+                        self._send_heartbeat,
+                        lambda: self._call_event_handler("on_heartbeat_timeout"),
+                        period_secs=params.heartbeats_period_secs,
+                        monitor_secs=params.heartbeats_monitor_secs,
+                    )
+                    nursery.start_soon(self._heartbeats.run)
+
+    async def _send_heartbeat(self, frame: Frame) -> None:
+        # Straight into the pipeline: the push loop may be held by a draining EndFrame.
+        await self._source.queue_frame(frame, _DOWN)
+
+    def _touch_activity(self) -> None:
+        if self._activity is not None:
+            self._activity.touch(trio.current_time())
+
+    async def _idle_expired(self) -> bool:
+        if self._cancel_frame is not None or self._finished.is_set():
+            return False
+        logger.warning("%r: idle for %ss", self, self._idle_timeout)
+        self._call_event_handler("on_idle_timeout")
+        if not self._cancel_on_idle:
+            return True
+        await self.cancel(reason="idle timeout")
+        return False
 
     async def _cleanup_processors(self, *, shielded: bool) -> None:
         if self._cleaned_up:
@@ -317,6 +439,7 @@ class PipelineTask(EventHandlerMixin):
             logger.warning(
                 "%r: %s did not reach the end within %ss", self, frame, self._cancel_timeout
             )
+            self._call_event_handler("on_pipeline_timeout", frame)
         self._finish(frame)
 
     def _finish(self, frame: Frame) -> None:
@@ -344,6 +467,8 @@ class PipelineTask(EventHandlerMixin):
 
     async def _source_push_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Frames leaving the first processor upstream."""
+        if isinstance(frame, self._idle_frames):
+            self._touch_activity()
         if await self._handle_worker_frame(frame):
             return
         if isinstance(frame, ErrorFrame):
@@ -354,7 +479,12 @@ class PipelineTask(EventHandlerMixin):
 
     async def _sink_push_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Frames leaving the last processor downstream."""
-        if isinstance(frame, StartFrame):
+        if isinstance(frame, self._idle_frames):
+            self._touch_activity()
+        if isinstance(frame, HeartbeatFrame):
+            if self._heartbeats is not None:
+                self._heartbeats.frame_received(frame)
+        elif isinstance(frame, StartFrame):
             if not self._started.is_set():
                 self._call_event_handler("on_pipeline_started", frame)
                 self._started.set()
