@@ -267,8 +267,8 @@ def _summarise(results: list[dict]) -> dict:
 
 
 LABELS = {
-    "bare": "runtime alone (both bare)",
-    "worker": "PipelineWorker with RTVI (both as users run them)",
+    "bare": "both bare",
+    "worker": "both as users run them (PipelineWorker, RTVI)",
 }
 
 

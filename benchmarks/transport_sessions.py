@@ -109,8 +109,8 @@ asyncio.run(main())
 """
 
 CONFIGS = {
-    "bare": "echo pipeline alone (both bare)",
-    "worker": "PipelineWorker with RTVI (both as users run them)",
+    "bare": "both bare",
+    "worker": "both as users run them (PipelineWorker, RTVI)",
 }
 
 
@@ -261,12 +261,12 @@ def summarise(config: str, rounds: list[dict[str, Any]]) -> dict[str, dict[str, 
     """The ``speedup`` entries of one configuration."""
     label = CONFIGS[config]
     kept = [(r["trio_pipe_kept_up"], r["pipecat_kept_up"]) for r in rounds]
-    why = "; ".join(f"trio_pipe kept up with {a}, Pipecat with {b}" for a, b in kept)
+    why = "; ".join(f"trio_pipe {a}, Pipecat {b}" for a, b in kept)
     return {
         f"max_sessions_kept_up.{config}": speedup_entry(
             f"real-time sessions kept up with, {label}",
             [r["sessions_ratio"] for r in rounds],
-            why=f"no ratio: a side kept up with 0 sessions ({why})",
+            why=f"a side kept up with 0 sessions ({why})",
         ),
         f"cpu_per_session.{config}": speedup_entry(
             f"server CPU per session, {label}",

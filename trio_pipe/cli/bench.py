@@ -305,7 +305,7 @@ def _chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
     if not rows:
         return None
     layout = chart_layout(rows)
-    fig, ax = plt.subplots(figsize=(11, 0.34 * len(layout) + 1.6))
+    fig, ax = plt.subplots(figsize=(13, 0.3 * len(layout) + 1.8))
     measured = [r.median for r in rows if r.median is not None]
     low = min([*measured, *(r.low for r in rows if r.low), 1.0]) / 1.6
     high = max([*measured, *(r.high for r in rows if r.high), 1.0]) * 1.8
@@ -316,7 +316,8 @@ def _chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
             continue
         labels.append(item.label)
         if item.median is None:
-            ax.text(1.0, y, f"  no ratio: {item.why}", va="center", fontsize=8, color="#666")
+            why = item.why if len(item.why) <= 70 else item.why[:69] + "…"
+            ax.text(1.0, y, f"  no ratio: {why}", va="center", fontsize=8, color="#666")
             continue
         color = "#2a7" if item.median >= 1 else "#c54"
         ax.barh(y, item.median - 1, left=1, color=color, height=0.7)
@@ -332,16 +333,15 @@ def _chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
     ax.axvline(1.0, color="#333", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlim(low, high)
-    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64) if low <= t <= high]
+    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256) if low <= t <= high]
     ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel(
-        "times better than Pipecat 1.14, higher is better (log scale; 1x = the same;"
-        " bar = median of rounds, line = min–max)"
-    )
+    ax.set_xlabel("times better than Pipecat 1.14 (log scale; 1x = the same; right is better)")
     ax.set_title(
-        "trio_pipe against Pipecat 1.14, same workload, same machine"
+        "trio_pipe against Pipecat 1.14: the same workload on the same machine"
         + (" (quick run)" if quick else "")
+        + "\nbar: median of the per-round ratios; line: their min–max; no bar: no ratio",
+        fontsize=10,
     )
     ax.invert_yaxis()
     fig.tight_layout()
