@@ -52,7 +52,7 @@ class Asker(BaseWorker):
 
 
 async def main(url: str, token: str) -> int:
-    runner = WorkerRunner(name="voice-host")
+    runner = WorkerRunner(name="voice-host", handle_sigint=False)  # Ctrl-C: see below
     asker = Asker("asker")
     proxy = WebSocketProxyClient(
         "research-proxy",
@@ -77,4 +77,8 @@ if __name__ == "__main__":
     parser.add_argument("url", nargs="?", default="ws://127.0.0.1:8765/proxy")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sys.exit(trio.run(main, args.url, os.environ.get("PROXY_TOKEN", "s3cret")))
+    try:
+        sys.exit(trio.run(main, args.url, os.environ.get("PROXY_TOKEN", "s3cret")))
+    except* KeyboardInterrupt:  # Ctrl-C: one line and the usual status 130, no traceback
+        print("proxy_client: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import secrets
+import sys
 from functools import partial
 
 import trio
@@ -70,13 +71,14 @@ def proxy_app(runner: WorkerRunner, token: str) -> Starlette:
 
 
 async def main(host: str, port: int, token: str) -> None:
-    # handle_sigterm: a process manager's stop ends the session like Ctrl-C does.
-    runner = WorkerRunner(name="research-host", handle_sigterm=True)
+    # SIGTERM (a process manager's stop) ends the session gracefully and exits 0;
+    # Ctrl-C is the program's own (KeyboardInterrupt, exit status 130 below).
+    runner = WorkerRunner(name="research-host", handle_sigint=False, handle_sigterm=True)
     await runner.add_workers(Researcher("researcher"))
     async with trio.open_nursery() as nursery:
         served = await nursery.start(serve_asgi, proxy_app(runner, token), host, port)
         print(f"research host on {served.ws_url('/proxy')}", flush=True)
-        await runner.run(auto_end=False)  # until SIGINT / SIGTERM; proxies come and go
+        await runner.run(auto_end=False)  # until Ctrl-C / SIGTERM; proxies come and go
         nursery.cancel_scope.cancel()  # then stop serving
 
 
@@ -86,4 +88,8 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8765, help="0: any free port")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    trio.run(partial(main, args.host, args.port, os.environ.get("PROXY_TOKEN", "s3cret")))
+    try:
+        trio.run(partial(main, args.host, args.port, os.environ.get("PROXY_TOKEN", "s3cret")))
+    except* KeyboardInterrupt:  # Ctrl-C: one line and the usual status 130, no traceback
+        print("proxy_server: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-__all__ = ["lone_exception", "single_error", "single_errors"]
+__all__ = ["interrupted", "lone_exception", "single_error", "single_errors"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +37,16 @@ def lone_exception(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
+
+
+def interrupted(exc: BaseException) -> bool:
+    """True if ``exc`` is a Ctrl-C: a ``KeyboardInterrupt``, alone or inside groups.
+
+    Command-line entry points use it to stop with one line and exit status 130.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(KeyboardInterrupt) is not None
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -77,4 +78,8 @@ if __name__ == "__main__":
     parser.add_argument("--query", default="trio")
     parser.add_argument("--keep", action="store_true", help="let the research finish")
     args = parser.parse_args()
-    trio.run(lambda: play(args.url, query=args.query, cancel=not args.keep))
+    try:
+        trio.run(lambda: play(args.url, query=args.query, cancel=not args.keep))
+    except* KeyboardInterrupt:  # Ctrl-C: one line and the usual status 130, no traceback
+        print("ui_jobs client: interrupted", file=sys.stderr)
+        sys.exit(130)

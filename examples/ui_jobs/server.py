@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import trio
 
@@ -32,5 +33,6 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     try:
         trio.run(main, args.host, args.port)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:  # Ctrl-C: one line and the usual status 130, no traceback
+        print("ui_jobs server: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import trio
 
+from trio_pipe._errors import interrupted
 from trio_pipe.cli import CommandError
 
 __all__ = ["configure", "run"]
@@ -55,7 +57,8 @@ async def _main(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; 0 if every step worked, 1 otherwise."""
+    """Run the demo; 0 if every step worked, 1 otherwise, 130 when interrupted (Ctrl-C:
+    one line on stderr, no traceback)."""
     if args.timeout <= 0 or not 0 < args.seconds <= 10:
         raise CommandError("--timeout must be positive and --seconds between 0 and 10")
     try:
@@ -63,4 +66,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyError:
         raise CommandError(f"unknown --log-level {args.log_level!r}") from None
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    return 0 if trio.run(_main, args) else 1
+    try:
+        ok = trio.run(_main, args)
+    except BaseException as exc:
+        if not interrupted(exc):
+            raise
+        print("trio-pipe demo: interrupted", file=sys.stderr)
+        return 130
+    return 0 if ok else 1
