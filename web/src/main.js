@@ -15,6 +15,7 @@ const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.hos
 const state = {
   events: [], // {type, t (ms, performance.now()), data}
   levels: [], // {t, rms} for every poll with audible bot audio
+  botChunks: [], // {t, track, bytes} for every bot audio chunk received
   botAudioMs: 0, // total time the bot was audible
   lastBotAudioAt: null,
   connected: false,
@@ -68,6 +69,12 @@ function setButtons(connected) {
 async function connect() {
   $("connect").disabled = true;
   const mediaManager = new WavMediaManager(512, 16000);
+  let botTrack = 0;
+  const bufferBotAudio = mediaManager.bufferBotAudio.bind(mediaManager);
+  mediaManager.bufferBotAudio = (data) => {
+    state.botChunks.push({ t: performance.now(), track: botTrack, bytes: data.byteLength });
+    return bufferBotAudio(data, `bot-${botTrack}`);
+  };
   const transport = new WebSocketTransport({
     serializer: new ProtobufFrameSerializer(),
     recorderSampleRate: 16000,
@@ -88,7 +95,15 @@ async function connect() {
         clearInterval(meter);
       },
       onBotReady: (data) => log("bot-ready", data),
-      onUserStartedSpeaking: () => (log("user-started-speaking"), setSpeaking("user", true)),
+      onUserStartedSpeaking: () => {
+        log("user-started-speaking");
+        setSpeaking("user", true);
+        // Barge-in: the server has dropped the rest of the reply; drop what is buffered
+        // here too. The player refuses a track once interrupted, so later replies get a
+        // new track id.
+        mediaManager.userStartedSpeaking();
+        botTrack += 1;
+      },
       onUserStoppedSpeaking: () => (log("user-stopped-speaking"), setSpeaking("user", false)),
       onBotStartedSpeaking: () => (log("bot-started-speaking"), setSpeaking("bot", true)),
       onBotStoppedSpeaking: () => (log("bot-stopped-speaking"), setSpeaking("bot", false)),
