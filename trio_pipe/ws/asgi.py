@@ -12,26 +12,47 @@ Bounding writes under Hypercorn
     abort, this backend finds, once at construction, the Trio stream Hypercorn serves this
     connection on (by walking from the ASGI task to Hypercorn's ``TCPServer`` in its
     ancestors) and closes its socket: Trio then fails the blocked write, Hypercorn sees the
-    connection closed and ends it. If the stream cannot be found (another server, another
-    Hypercorn layout), abort still marks the socket closed and logs a warning once: our side
-    stops using it, but a write already blocked can only end when the peer does.
+    connection closed and ends it. Hypercorn also writes frames of its own (pongs, its
+    1009 close): the connection's stream is wrapped in a
+    :class:`~trio_pipe.ws.base.GuardedStream`, so those writes are under the same write
+    watchdog. If the stream cannot be found (another server, another Hypercorn layout),
+    abort still marks the socket closed and logs a warning once: our side stops using it,
+    but a write already blocked can only end when the peer does.
+
+Bounding memory under Hypercorn
+    Hypercorn answers a message over ``websocket_max_message_size`` with a 1009 close
+    frame but keeps reading, and appends what follows to the same buffer, for as long as
+    the client sends; the application is not told. This backend replaces that buffer (per
+    connection) by one that drops everything from the first byte over the limit, ends
+    this socket with 1009 (a task in :meth:`receive` gets it) and aborts the TCP
+    connection ``close_timeout`` seconds later unless the client closed it first.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
+from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer, WSStream
+from hypercorn.trio.tcp_server import TCPServer
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from trio_pipe.ws.base import ABNORMAL_CLOSURE, ConnectionClosed, MessageSocket, watched
+from trio_pipe.ws.base import (
+    ABNORMAL_CLOSURE,
+    ConnectionClosed,
+    GuardedStream,
+    MessageSocket,
+    watched,
+)
 
 __all__ = ["AsgiSocket", "asgi_socket"]
 
 logger = logging.getLogger(__name__)
+
+MESSAGE_TOO_BIG = 1009
 
 
 class AsgiSocket(MessageSocket):
@@ -40,7 +61,13 @@ class AsgiSocket(MessageSocket):
     def __init__(self, websocket: WebSocket, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._websocket = websocket
-        self._stream = _find_hypercorn_stream()
+        self._receive_scope: trio.CancelScope | None = None
+        found = _find_hypercorn_server()
+        if found is not None:
+            self._stream: trio.abc.Stream | None = _guard_server(*found, self)
+        else:
+            _warn_unguarded()
+            self._stream = _find_hypercorn_stream()
 
     @property
     def websocket(self) -> WebSocket:
@@ -71,10 +98,17 @@ class AsgiSocket(MessageSocket):
             raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc)) from None
 
     async def _receive(self) -> bytes | str:
-        try:
-            message = await self._websocket.receive()
-        except (WebSocketDisconnect, RuntimeError) as exc:
-            raise ConnectionClosed(getattr(exc, "code", ABNORMAL_CLOSURE), "") from None
+        # A scope per receive: an oversize message ends the wait (Hypercorn never tells).
+        with trio.CancelScope() as scope:
+            self._receive_scope = scope
+            try:
+                message = await self._websocket.receive()
+            except (WebSocketDisconnect, RuntimeError) as exc:
+                raise ConnectionClosed(getattr(exc, "code", ABNORMAL_CLOSURE), "") from None
+            finally:
+                self._receive_scope = None
+        if scope.cancelled_caught:
+            raise self._closed or ConnectionClosed(MESSAGE_TOO_BIG, "")
         if message["type"] == "websocket.disconnect":
             raise ConnectionClosed(message.get("code", 1005), message.get("reason") or "")
         data = message.get("bytes")
@@ -86,6 +120,18 @@ class AsgiSocket(MessageSocket):
         except (RuntimeError, OSError, WebSocketDisconnect):
             pass  # already closed by the peer: nothing to send
 
+    def _on_overflow(self, limit: int) -> None:
+        """The client's message passed ``limit``: end now, drop the TCP connection soon."""
+        logger.warning("WebSocket client sent a message over %d bytes: closing (1009)", limit)
+        outcome = ConnectionClosed(MESSAGE_TOO_BIG, f"message over {limit} bytes")
+        self._set_closed(outcome)
+        if self._receive_scope is not None:
+            self._receive_scope.cancel()
+        self._wake_closer()
+        # Hypercorn sent the 1009 close frame; a client that answers it closes the
+        # connection well before this deadline, one that does not is dropped by it.
+        self._arm(self.close_timeout, outcome)
+
     def _abort(self) -> None:
         stream = self._stream
         if stream is None:
@@ -96,44 +142,107 @@ class AsgiSocket(MessageSocket):
             socket.close()
 
 
-def _find_hypercorn_stream() -> trio.abc.Stream | None:
-    """The Trio stream of the Hypercorn connection that runs the current ASGI task.
+def _find_hypercorn_server() -> tuple[TCPServer, WSStream] | None:
+    """Hypercorn's ``TCPServer`` and ``WSStream`` running the current ASGI task, if any.
 
-    Walks up from the current task through its ancestors' coroutine frames, looking for
-    Hypercorn's ``TCPServer`` (``self.stream``) or the accepted stream that Trio's
-    ``serve_listeners`` handed to it.
+    The ASGI task's first frame holds the ``send`` callable Hypercorn gave the app: the
+    ``WSStream``'s ``app_send``. The stream writes through its HTTP/1 protocol's ``send``,
+    and that protocol through the ``TCPServer``'s ``protocol_send``.
     """
-    try:
-        from hypercorn.trio.tcp_server import TCPServer
-    except ImportError:  # pragma: no cover - hypercorn is a dependency
+    for local_vars in _ancestor_frames():
+        ws_stream = getattr(local_vars.get("send"), "__self__", None)
+        if not isinstance(ws_stream, WSStream):
+            continue
+        protocol = getattr(ws_stream.send, "__self__", None)
+        server = getattr(getattr(protocol, "send", None), "__self__", None)
+        if isinstance(server, TCPServer):
+            return server, ws_stream
         return None
-    streams = (trio.SocketStream, trio.SSLStream)
+    return None
+
+
+def _guard_server(server: TCPServer, ws_stream: WSStream, sock: AsgiSocket) -> trio.abc.Stream:
+    """Put Hypercorn's writes on this connection under ``sock``'s watchdog and bound its
+    message buffer; returns the raw stream (what an abort closes)."""
+    stream = server.stream
+    if isinstance(stream, GuardedStream):
+        stream = stream.inner
+    server.stream = GuardedStream(stream, sock)  # type: ignore[assignment]
+    buffer = ws_stream.buffer
+    if isinstance(buffer, WebsocketBuffer) and not isinstance(buffer, _BoundedBuffer):
+        ws_stream.buffer = _BoundedBuffer(buffer, sock._on_overflow)
+    return stream
+
+
+_warned = False
+
+
+def _warn_unguarded() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.warning("not under Hypercorn (HTTP/1, Trio): its pongs and buffers are unbounded")
+
+
+class _BoundedBuffer(WebsocketBuffer):
+    """Hypercorn's message buffer, keeping nothing past its limit (see the module doc)."""
+
+    def __init__(self, old: WebsocketBuffer, on_overflow: Callable[[int], None]) -> None:
+        super().__init__(old.max_length)
+        self.value, self.length = old.value, old.length
+        self._on_overflow = on_overflow
+        self.overflowed = False
+
+    def extend(self, event: Any) -> None:
+        """Append a message part; past the limit, drop it all and report once."""
+        if self.overflowed:
+            raise FrameTooLargeError()
+        if self.length + len(event.data) > self.max_length:
+            self.overflowed = True
+            self.clear()  # free what was buffered; nothing more will be
+            self._on_overflow(self.max_length)
+            raise FrameTooLargeError()
+        super().extend(event)
+
+
+def _ancestor_frames() -> Iterator[dict[str, Any]]:
+    """The local variables of every coroutine frame of this task and its ancestors."""
     try:
         task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
     except RuntimeError:  # not called from a Trio task
-        return None
+        return
     while task is not None:
         coro: Any = task.coro
         while coro is not None:
             frame = getattr(coro, "cr_frame", None)
             if frame is not None:
-                local_vars = frame.f_locals
-                owner = local_vars.get("self")
-                if isinstance(owner, TCPServer):
-                    return owner.stream
-                stream = local_vars.get("stream")
-                if isinstance(stream, streams):
-                    return stream
+                yield frame.f_locals
             coro = getattr(coro, "cr_await", None)
         nursery = task.parent_nursery
         task = nursery.parent_task if nursery is not None else None
+
+
+def _find_hypercorn_stream() -> trio.abc.Stream | None:
+    """The accepted stream that Trio's ``serve_listeners`` handed to the connection
+    running the current ASGI task (a Hypercorn layout without a ``TCPServer`` frame)."""
+    streams = (trio.SocketStream, trio.SSLStream)
+    for local_vars in _ancestor_frames():
+        stream = local_vars.get("stream")
+        if isinstance(stream, streams):
+            return stream
     return None
 
 
 @asynccontextmanager
 async def asgi_socket(
-    websocket: WebSocket, *, write_timeout: float | None = 10.0
+    websocket: WebSocket, *, write_timeout: float | None = 10.0, close_timeout: float = 2.0
 ) -> AsyncIterator[AsgiSocket]:
-    """Wrap an accepted ``websocket``; closes it (code 1000) on exit if still open."""
-    async with watched(AsgiSocket(websocket, write_timeout=write_timeout)) as sock:
+    """Wrap an accepted ``websocket``; closes it (code 1000) on exit if still open.
+
+    ``write_timeout`` bounds every write on the connection (Hypercorn's pongs included),
+    ``close_timeout`` the closing handshake and the wait after an oversize message.
+    """
+    async with watched(
+        AsgiSocket(websocket, write_timeout=write_timeout, close_timeout=close_timeout)
+    ) as sock:
         yield sock  # type: ignore[misc]

@@ -33,11 +33,21 @@ import trio
 
 from trio_pipe.wakeup import Wakeup
 
-__all__ = ["ConnectionClosed", "MessageSocket", "WriteTimeout", "keepalive", "watched"]
+__all__ = [
+    "ConnectionClosed",
+    "GuardedStream",
+    "MessageSocket",
+    "WriteTimeout",
+    "keepalive",
+    "watched",
+]
 
 NORMAL_CLOSURE = 1000
 GOING_AWAY = 1001
 ABNORMAL_CLOSURE = 1006
+
+# How long a close frame may take to go out while the socket's owner is being cancelled.
+_CANCELLED_CLOSE_TIMEOUT = 0.5
 
 
 class ConnectionClosed(Exception):
@@ -66,17 +76,34 @@ class MessageSocket(abc.ABC):
     """One WebSocket connection that sends and receives whole messages.
 
     Subclasses implement :meth:`_send`, :meth:`_receive`, :meth:`_close` and
-    :meth:`_abort`; this class adds send serialization, the write deadline and the
-    uniform error.
+    :meth:`_abort`; this class adds send serialization, the write watchdog, the closing
+    handshake and the uniform error.
+
+    Closing (:meth:`close`) is the WebSocket closing handshake: from the call on, sends
+    raise, but messages that arrive keep being delivered to a task in :meth:`receive`
+    (or read and dropped when nobody receives) until the peer's close frame, so the TCP
+    connection ends with nothing unread (an unread receive buffer turns a close into a
+    reset, and the peer's kernel drops what its application had not read yet). After
+    ``close_timeout`` the connection is aborted.
     """
 
-    def __init__(self, *, write_timeout: float | None = 10.0) -> None:
+    #: True when the backend puts every write of its own (pongs and close frames too)
+    #: under the watchdog; :meth:`send` then does not arm it a second time.
+    _guards_own_writes = False
+
+    def __init__(self, *, write_timeout: float | None = 10.0, close_timeout: float = 2.0) -> None:
         self.write_timeout = write_timeout
+        self.close_timeout = close_timeout
         self._send_lock = trio.Lock()
-        self._send_deadline = math.inf  # deadline of the send in progress
-        self._send_serial = 0
+        self._deadlines: dict[int, tuple[float, ConnectionClosed | None]] = {}
+        self._deadline_serial = 0
+        self._watching_until = math.inf  # the deadline the watchdog sleeps towards
         self._watchdog_wakeup = Wakeup()
         self._closed: ConnectionClosed | None = None
+        self._closing: ConnectionClosed | None = None  # our close frame is out (or going)
+        self._receivers = 0  # tasks inside receive()
+        self._peer_closed = trio.Event()  # a receive() saw the end of the connection
+        self._closer_wakeup: trio.Event | None = None
         self.messages_sent = 0
         self.messages_received = 0
 
@@ -84,8 +111,14 @@ class MessageSocket(abc.ABC):
 
     @property
     def is_open(self) -> bool:
-        """True until the connection closed, in either direction, or was aborted."""
-        return self._closed is None
+        """True until the connection closed, in either direction, was aborted, or we
+        started closing it."""
+        return self._closed is None and self._closing is None
+
+    @property
+    def is_closing(self) -> bool:
+        """True while our closing handshake runs (sends refused, receives go on)."""
+        return self._closing is not None and self._closed is None
 
     @property
     def close_reason(self) -> ConnectionClosed | None:
@@ -99,22 +132,24 @@ class MessageSocket(abc.ABC):
 
     async def send(self, data: bytes | str) -> None:
         """Send one message (bytes: binary frame, str: text frame), within ``write_timeout``."""
-        if self._closed is not None:
-            raise self._closed
+        if self._closed is not None or self._closing is not None:
+            raise self._closed or self._closing  # type: ignore[misc]
         await acquire_lock(self._send_lock)
         try:
-            if self._closed is not None:
-                raise self._closed
-            self._send_serial += 1
-            if self.write_timeout is not None:
-                self._send_deadline = trio.current_time() + self.write_timeout
-                self._watchdog_wakeup.wake()
+            if self._closed is not None or self._closing is not None:
+                raise self._closed or self._closing  # type: ignore[misc]
+            token = 0
+            if self.write_timeout is not None and not self._guards_own_writes:
+                token = self._arm(self.write_timeout)
             try:
                 await self._send(data)
             except ConnectionClosed as exc:
+                if self._closing is not None and self._closed is None:
+                    raise self._closing from None  # our close overtook it: still reading
                 raise self._set_closed(exc) from None
             finally:
-                self._send_deadline = math.inf
+                if token:
+                    self._deadlines.pop(token, None)
             if self._closed is not None:  # the watchdog aborted us while the send was stuck
                 raise self._closed
             self.messages_sent += 1
@@ -122,28 +157,54 @@ class MessageSocket(abc.ABC):
             self._send_lock.release()
 
     async def receive(self) -> bytes | str:
-        """The next message; raises :class:`ConnectionClosed` when the connection ends."""
+        """The next message; raises :class:`ConnectionClosed` when the connection ends.
+
+        During our closing handshake, messages still arrive here until the peer's close.
+        """
         if self._closed is not None:
             raise self._closed
+        self._receivers += 1
         try:
             message = await self._receive()
         except ConnectionClosed as exc:
+            self._peer_closed.set()
+            self._wake_closer()
             raise self._set_closed(exc) from None
+        except BaseException:
+            self._wake_closer()  # a receiver that leaves (cancelled): the closer reads
+            raise
+        finally:
+            self._receivers -= 1
         self.messages_received += 1
         return message
 
-    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "", timeout: float = 2.0):  # noqa: ASYNC109 (a bounded close is the point)
-        """Close with ``code``; give up (and abort) after ``timeout`` seconds. Idempotent."""
-        if self._closed is not None:
+    async def close(
+        self,
+        code: int = NORMAL_CLOSURE,
+        reason: str = "",
+        timeout: float | None = None,  # noqa: ASYNC109 (a bounded close is the point)
+    ) -> None:
+        """Run the closing handshake with ``code``; abort after ``timeout`` seconds
+        (default ``close_timeout``). Idempotent.
+
+        Sends raise from the call on; messages that arrive meanwhile still reach a task
+        in :meth:`receive` (nobody receiving: they are read and dropped) until the peer's
+        close frame. Returns when the connection is closed.
+        """
+        if self._closed is not None or self._closing is not None:
             return
-        self._set_closed(ConnectionClosed(code, reason))
-        with trio.move_on_after(timeout) as scope:
+        self._closing = ConnectionClosed(code, reason)
+        with trio.move_on_after(self.close_timeout if timeout is None else timeout) as scope:
             try:
                 await self._close(code, reason)
+                await self._await_peer_close()
             except ConnectionClosed:
                 pass
+        self._set_closed(self._closing)
         if scope.cancelled_caught:
             self._abort()
+        else:
+            self._closed_cleanly()
 
     def abort(self, reason: str = "aborted") -> None:
         """Drop the connection now, without a close handshake (code 1006, ``reason``)."""
@@ -153,11 +214,36 @@ class MessageSocket(abc.ABC):
     async def _close_when_cancelled(self) -> None:
         """Close while the socket's owner is being cancelled (see :func:`watched`).
 
-        The default is :meth:`close`; a backend whose reader task is cancelled along with
-        its owner (so the peer's close reply can never be read) sends its close frame and
-        drops the connection at once instead of waiting ``timeout`` for nothing.
+        Cancelling is not a graceful end: the close frame goes out (briefly: the peer may
+        not be reading) and nothing more is read. Backends whose reader is gone with the
+        owner also drop the TCP connection here.
         """
-        await self.close()
+        if self._closed is not None or self._closing is not None:
+            return
+        self._closing = ConnectionClosed(NORMAL_CLOSURE, "")
+        with trio.move_on_after(min(self.close_timeout, _CANCELLED_CLOSE_TIMEOUT)):
+            try:
+                await self._close(NORMAL_CLOSURE, "")
+            except ConnectionClosed:
+                pass
+        self._set_closed(self._closing)
+
+    async def _await_peer_close(self) -> None:
+        """Until the peer's close: a task in receive() delivers (and sees it), or we read."""
+        while not self._peer_closed.is_set():
+            if self._receivers:
+                wakeup = self._closer_wakeup = trio.Event()
+                await wakeup.wait()
+                continue
+            try:
+                await self.receive()  # nobody else reads: drop what arrives
+            except ConnectionClosed:
+                return
+
+    def _wake_closer(self) -> None:
+        wakeup = self._closer_wakeup
+        if wakeup is not None:
+            wakeup.set()
 
     # --- backends --------------------------------------------------------------------
 
@@ -171,31 +257,116 @@ class MessageSocket(abc.ABC):
 
     @abc.abstractmethod
     async def _close(self, code: int, reason: str) -> None:
-        """Start (and, where the backend does, complete) the close handshake."""
+        """Send the close frame (the base then reads until the peer's close)."""
+
+    def _closed_cleanly(self) -> None:  # noqa: B027 (an optional hook)
+        """The handshake completed: release what the backend still holds (default: none)."""
 
     @abc.abstractmethod
     def _abort(self) -> None:
         """Close the TCP socket under any blocked operation (synchronous)."""
 
-    # --- the write watchdog ----------------------------------------------------------
+    # --- the watchdog ----------------------------------------------------------------
+
+    def _arm(self, timeout: float, outcome: ConnectionClosed | None = None) -> int:
+        """Abort the connection ``timeout`` s from now unless disarmed (``_deadlines.pop``).
+
+        ``outcome`` is how the connection then ends (None: :class:`WriteTimeout`).
+        """
+        self._deadline_serial += 1
+        token = self._deadline_serial
+        deadline = trio.current_time() + timeout
+        self._deadlines[token] = (deadline, outcome)
+        if deadline < self._watching_until:
+            self._watchdog_wakeup.wake()
+        return token
+
+    def guard_write(self) -> _GuardedWrite:
+        """``with sock.guard_write(): await stream.send_all(...)``: one raw write (a pong,
+        a close frame, a server's own write) under the write watchdog."""
+        return _GuardedWrite(self)
 
     async def _run_watchdog(self) -> None:
-        """Abort the connection when one send outlives its deadline (runs until cancelled)."""
+        """Abort the connection when an armed deadline passes (runs until cancelled)."""
+        deadlines = self._deadlines
         while True:
-            if self._send_deadline == math.inf:
+            if not deadlines:
+                self._watching_until = math.inf
                 await self._watchdog_wakeup.park()
                 continue
-            serial, deadline = self._send_serial, self._send_deadline
-            await trio.sleep_until(deadline)
-            if self._send_serial == serial and self._send_deadline == deadline:
-                self._set_closed(WriteTimeout(self.write_timeout or 0.0))
+            token = min(deadlines, key=lambda t: deadlines[t][0])
+            entry = deadlines[token]
+            self._watching_until = entry[0]
+            with trio.move_on_at(entry[0]) as scope:
+                await self._watchdog_wakeup.park()  # an earlier deadline was armed
+            if scope.cancelled_caught and deadlines.get(token) is entry:
+                self._watching_until = math.inf
+                outcome = entry[1] or WriteTimeout(self.write_timeout or 0.0)
+                self._set_closed(outcome)
                 self._abort()
+                self._wake_closer()
                 return  # the connection is gone: nothing more to watch
 
     def _set_closed(self, exc: ConnectionClosed) -> ConnectionClosed:
         if self._closed is None:
             self._closed = exc
         return self._closed
+
+
+class _GuardedWrite:
+    """Context manager: arm the write deadline on enter, disarm on exit."""
+
+    __slots__ = ("_sock", "_token")
+
+    def __init__(self, sock: MessageSocket) -> None:
+        self._sock = sock
+        self._token = 0
+
+    def __enter__(self) -> None:
+        timeout = self._sock.write_timeout
+        if timeout is not None:
+            self._token = self._sock._arm(timeout)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token:
+            self._sock._deadlines.pop(self._token, None)
+
+
+class GuardedStream(trio.abc.HalfCloseableStream):
+    """A stream whose writes are under a :class:`MessageSocket`'s write watchdog.
+
+    Wrapped around the TCP stream of a connection whose control frames (pongs, close
+    frames) are written by code outside the socket (Hypercorn's protocol, trio-websocket's
+    reader), so a peer that never reads cannot hold those writes forever either.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, sock: MessageSocket) -> None:
+        self.inner = stream
+        self._sock = sock
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data``, under the watchdog."""
+        with self._sock.guard_write():
+            await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """As the wrapped stream."""
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """As the wrapped stream."""
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_eof(self) -> None:
+        """As the wrapped stream (``AttributeError`` when it cannot half-close)."""
+        await self.inner.send_eof()  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream."""
+        await self.inner.aclose()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
 
 
 async def keepalive(

@@ -25,6 +25,7 @@ from trio_pipe.ws.base import (
     ABNORMAL_CLOSURE,
     NORMAL_CLOSURE,
     ConnectionClosed,
+    GuardedStream,
     MessageSocket,
     keepalive,
     watched,
@@ -48,11 +49,22 @@ class ConnectError(ConnectionError):
 
 
 class ClientSocket(MessageSocket):
-    """A trio-websocket connection as a :class:`MessageSocket`."""
+    """A trio-websocket connection as a :class:`MessageSocket`.
+
+    The connection's stream is wrapped in a :class:`~trio_pipe.ws.base.GuardedStream`, so
+    every write (trio-websocket's pongs and close frames too) is under the write watchdog.
+    """
+
+    _guards_own_writes = True
 
     def __init__(self, ws: trio_websocket.WebSocketConnection, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._ws = ws
+        stream = getattr(ws, "_stream", None)
+        if stream is not None and not isinstance(stream, GuardedStream):
+            ws._stream = GuardedStream(stream, self)
+        else:  # another trio-websocket layout: our sends are still watched
+            self._guards_own_writes = False
 
     @property
     def headers(self) -> dict[str, str]:
@@ -81,7 +93,24 @@ class ClientSocket(MessageSocket):
             raise _closed(exc) from None
 
     async def _close(self, code: int, reason: str) -> None:
-        await self._ws.aclose(code, reason or None)
+        # trio-websocket's aclose() drops every message that arrives after it; send the
+        # close frame alone so they still reach receive() until the server's reply.
+        send = getattr(self._ws, "_send", None)
+        proto = getattr(self._ws, "_wsproto", None)
+        if send is None or proto is None:
+            await self._ws.aclose(code, reason or None)
+            return
+        if proto.state is not ConnectionState.OPEN:
+            return
+        try:
+            await send(CloseConnection(code=code, reason=reason or None))
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+        except LocalProtocolError:
+            pass  # the server's close crossed ours: its frame ends the reading
+
+    def _closed_cleanly(self) -> None:
+        self._abort()  # nothing unread is left: the TCP close is a plain FIN
 
     async def _close_when_cancelled(self) -> None:
         # trio-websocket's reader runs in a nursery inside the cancelled scope, so it is
@@ -143,6 +172,7 @@ async def open_client_socket(
     message_queue_size: int = 64,
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
+    close_timeout: float = 2.0,
 ) -> AsyncIterator[ClientSocket]:
     """Connect to ``url`` and yield a :class:`ClientSocket`; closes it on exit.
 
@@ -151,7 +181,7 @@ async def open_client_socket(
     connection is aborted and every operation raises :class:`ConnectionClosed` (1006).
     That detects a server that vanished without closing the TCP connection (a frozen
     host, a network partition), which would otherwise look alive for as long as nothing
-    is sent.
+    is sent. ``close_timeout`` bounds the closing handshake.
     """
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     try:
@@ -173,7 +203,8 @@ async def open_client_socket(
                 raise ConnectError(url, f"handshake failed: {exc}") from None
             except OSError as exc:
                 raise ConnectError(url, exc.strerror or str(exc)) from None
-            async with watched(ClientSocket(ws, write_timeout=write_timeout)) as sock:
+            client = ClientSocket(ws, write_timeout=write_timeout, close_timeout=close_timeout)
+            async with watched(client) as sock:
                 if ping_interval is not None:
                     timeout = ping_timeout if ping_timeout is not None else ping_interval
                     ping = partial(_ping, sock)

@@ -66,7 +66,13 @@ _CANCELLED_CLOSE_TIMEOUT = 0.5
 
 
 class DirectSocket(MessageSocket):
-    """wsproto over a Trio stream; the receiving task parses (see the module doc)."""
+    """wsproto over a Trio stream; the receiving task parses (see the module doc).
+
+    Every write (messages, pongs, close frames) is under the write watchdog, so a peer
+    that floods pings and never reads cannot hold the connection.
+    """
+
+    _guards_own_writes = True
 
     def __init__(
         self,
@@ -77,8 +83,9 @@ class DirectSocket(MessageSocket):
         max_message_size: int,
         receive_buffer_size: int,
         write_timeout: float | None,
+        close_timeout: float = 2.0,
     ) -> None:
-        super().__init__(write_timeout=write_timeout)
+        super().__init__(write_timeout=write_timeout, close_timeout=close_timeout)
         self._stream = stream
         self._proto = proto
         self._response_headers = headers
@@ -88,9 +95,7 @@ class DirectSocket(MessageSocket):
         self._ready: deque[bytes | str | ConnectionClosed] = deque()
         self._parts: list[bytes | str] = []
         self._size = 0
-        self._peer_closed = trio.Event()
         self._pings: dict[bytes, trio.Event] = {}
-        self._receivers = 0  # tasks inside _receive (at most one may read the stream)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -102,7 +107,8 @@ class DirectSocket(MessageSocket):
     async def _write(self, data: bytes) -> None:
         await acquire_lock(self._wire_lock)
         try:
-            await self._stream.send_all(data)
+            with self.guard_write():
+                await self._stream.send_all(data)
         except _STREAM_ERRORS as exc:
             raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc) or type(exc).__name__) from None
         finally:
@@ -127,13 +133,6 @@ class DirectSocket(MessageSocket):
     # --- receiving -------------------------------------------------------------------
 
     async def _receive(self) -> bytes | str:
-        self._receivers += 1
-        try:
-            return await self._next_message()
-        finally:
-            self._receivers -= 1
-
-    async def _next_message(self) -> bytes | str:
         ready = self._ready
         while not ready:
             try:
@@ -169,7 +168,6 @@ class DirectSocket(MessageSocket):
                 if self._proto.state is ConnectionState.REMOTE_CLOSING:
                     await self._control(event.response())
                 self._ready.append(ConnectionClosed(event.code, event.reason or ""))
-                self._peer_closed.set()
                 await self._close_stream()
 
     async def _message_part(self, event: BytesMessage | TextMessage) -> None:
@@ -198,17 +196,15 @@ class DirectSocket(MessageSocket):
         if self._proto.state is ConnectionState.OPEN:
             await self._control(CloseConnection(code=code, reason=reason))
         self._ready.append(ConnectionClosed(code, reason))
-        self._peer_closed.set()
         await self._close_stream()
 
     def _lost(self, reason: str) -> None:
         self._ready.append(ConnectionClosed(ABNORMAL_CLOSURE, reason))
-        self._peer_closed.set()
         for waiter in self._pings.values():
             waiter.set()  # a ping cannot be answered any more; the caller sees the close
 
     def _closing_code(self) -> int:
-        closed = self._closed
+        closed = self._closed or self._closing
         return closed.code if closed is not None else NORMAL_CLOSURE
 
     async def _close_stream(self) -> None:
@@ -220,19 +216,7 @@ class DirectSocket(MessageSocket):
     async def _close(self, code: int, reason: str) -> None:
         if self._proto.state is ConnectionState.OPEN:
             await self._control(CloseConnection(code=code, reason=reason or None))
-            await self._await_close_reply()
-        await self._close_stream()
-
-    async def _await_close_reply(self) -> None:
-        """Wait for the peer's close frame: a task in receive() sees it, or we read it."""
-        if self._receivers:  # that task sees the reply; reading here too would conflict
-            await self._peer_closed.wait()
-            return
-        while not self._peer_closed.is_set():
-            try:
-                await self._next_message()
-            except ConnectionClosed:
-                return
+        # The base reads on until the peer's close frame, which closes the stream.
 
     async def _close_when_cancelled(self) -> None:
         if self._closed is not None:
@@ -241,7 +225,7 @@ class DirectSocket(MessageSocket):
         try:
             if self._proto.state is ConnectionState.OPEN:
                 frame = self._proto.send(CloseConnection(code=NORMAL_CLOSURE))
-                with trio.move_on_after(_CANCELLED_CLOSE_TIMEOUT):
+                with trio.move_on_after(_CANCELLED_CLOSE_TIMEOUT), self.guard_write():
                     await self._stream.send_all(frame)
         except (*_STREAM_ERRORS, trio.BusyResourceError, LocalProtocolError):
             pass
@@ -310,12 +294,14 @@ async def open_direct_socket(
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
     message_queue_size: int | None = None,
+    close_timeout: float = 2.0,
 ) -> AsyncIterator[DirectSocket]:
     """Connect to ``url`` and yield a :class:`DirectSocket`; closes it on exit.
 
     Same arguments as :func:`~trio_pipe.ws.client.open_client_socket` (``message_queue_size``
     is accepted and ignored: there is no queue), plus ``receive_buffer_size`` (bytes read
-    per call) and ``ssl_context`` for ``wss://`` (default: the system's trust store).
+    per call), ``ssl_context`` for ``wss://`` (default: the system's trust store) and
+    ``close_timeout`` (longest closing handshake before the connection is dropped).
     """
     del message_queue_size  # nothing is queued ahead of the receiver
     host, host_header, port, path, secure = _target(url)
@@ -349,6 +335,7 @@ async def open_direct_socket(
         max_message_size=max_message_size,
         receive_buffer_size=receive_buffer_size,
         write_timeout=write_timeout,
+        close_timeout=close_timeout,
     )
     await sock._process(early)  # messages that came with the handshake response
     async with trio.open_nursery() as nursery, watched(sock):

@@ -73,6 +73,7 @@ class DirectRequest:
         max_message_size: int,
         receive_buffer_size: int,
         write_timeout: float | None,
+        close_timeout: float,
     ) -> None:
         self._stream = stream
         self._proto = proto
@@ -82,6 +83,7 @@ class DirectRequest:
             "max_message_size": max_message_size,
             "receive_buffer_size": receive_buffer_size,
             "write_timeout": write_timeout,
+            "close_timeout": close_timeout,
         }
         self.answered = False
         self.headers = {
@@ -182,17 +184,22 @@ async def serve_direct(
     max_message_size: int = 16 * 1024 * 1024,
     receive_buffer_size: int = 64 * 1024,
     write_timeout: float | None = 10.0,
+    close_timeout: float = 2.0,
     task_status: trio.TaskStatus[ServedDirect] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve WebSockets on ``host:port`` (port 0: a free one) until cancelled.
 
     ``handler(request)`` runs for each upgrade request, in the connection's own task.
     ``task_status.started`` receives a :class:`ServedDirect` with the bound port.
+    ``write_timeout`` bounds every write (pongs and close frames too), ``close_timeout``
+    the closing handshake; a message over ``max_message_size`` closes its connection
+    (1009) and its TCP socket at once.
     """
     options = {
         "max_message_size": max_message_size,
         "receive_buffer_size": receive_buffer_size,
         "write_timeout": write_timeout,
+        "close_timeout": close_timeout,
     }
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound = listeners[0].socket.getsockname()[1]

@@ -1,0 +1,134 @@
+"""Attacks on a WebSocket server, with real sockets: what one client sends ends only its
+own connection, within the write or close timeout, and the server goes on.
+
+* a client that floods pings and never reads: the server's pong writes are under the
+  write watchdog (Hypercorn answers pings itself, inside a shielded write);
+* a client that sends a message over the size limit and ignores the 1009 close frame:
+  the server's side ends (the handler hears 1009) and the TCP socket really closes.
+
+The deadlines are hang guards (generous), not timing assertions.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import hypercorn.config
+import pytest
+import trio
+from raw_peer import flood_pings, open_raw, read_until_closed, send_huge_message
+from socket_helpers import echo
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from trio_pipe.serving import serve_asgi
+from trio_pipe.ws.asgi import asgi_socket
+from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
+from trio_pipe.ws.client import open_client_socket
+from trio_pipe.ws.direct_server import serve_direct
+
+WRITE_TIMEOUT = 0.5
+CLOSE_TIMEOUT = 0.5
+LIMIT = 20.0  # hang guard
+MAX_MESSAGE = 64 * 1024
+
+
+class Sessions:
+    """Records how each served connection ended, in order of arrival."""
+
+    def __init__(self) -> None:
+        self.ended: list[ConnectionClosed | None] = []
+        self.changed = trio.Event()
+
+    async def handle(self, sock) -> None:
+        index = len(self.ended)
+        self.ended.append(None)
+        try:
+            await echo(sock)
+        finally:
+            self.ended[index] = sock.close_reason
+            self.changed.set()
+            self.changed = trio.Event()
+
+    async def wait_ended(self, index: int) -> ConnectionClosed:
+        while len(self.ended) <= index or self.ended[index] is None:
+            await self.changed.wait()
+        result = self.ended[index]
+        assert result is not None
+        return result
+
+
+async def _hypercorn(nursery: trio.Nursery, sessions: Sessions) -> int:
+    async def endpoint(websocket) -> None:
+        await websocket.accept()
+        async with asgi_socket(
+            websocket, write_timeout=WRITE_TIMEOUT, close_timeout=CLOSE_TIMEOUT
+        ) as sock:
+            await sessions.handle(sock)
+
+    config = hypercorn.config.Config()
+    config.websocket_max_message_size = MAX_MESSAGE
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+    served = await nursery.start(partial(serve_asgi, app, config=config))
+    return served.port
+
+
+async def _direct(nursery: trio.Nursery, sessions: Sessions) -> int:
+    async def handler(request) -> None:
+        async with request.accept() as sock:
+            await sessions.handle(sock)
+
+    served = await nursery.start(
+        lambda task_status: serve_direct(
+            handler,
+            write_timeout=WRITE_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+            max_message_size=MAX_MESSAGE,
+            task_status=task_status,
+        )
+    )
+    return served.port
+
+
+SERVERS = {"hypercorn": _hypercorn, "direct": _direct}
+
+
+async def _round_trips(port: int, count: int) -> int:
+    """A well-behaved client: ``count`` echo round trips; how many came back."""
+    done = 0
+    async with open_client_socket(f"ws://127.0.0.1:{port}/ws") as sock:
+        for i in range(count):
+            await sock.send(f"m{i}")
+            assert await sock.receive() == f"m{i}"
+            done += 1
+    return done
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_a_ping_flood_that_never_reads_is_ended_by_the_write_watchdog(nursery, server):
+    sessions = Sessions()
+    port = await SERVERS[server](nursery, sessions)
+    with trio.fail_after(LIMIT):
+        attacker = await open_raw(port)
+        assert await _round_trips(port, 20) == 20  # session 1 sees the server working
+        await flood_pings(attacker)  # until the server stops reading (its pongs are stuck)
+        ended = await sessions.wait_ended(0)
+        assert isinstance(ended, WriteTimeout)
+        await read_until_closed(attacker)  # our side of the TCP connection is gone
+        assert await _round_trips(port, 20) == 20  # the server is fine for others
+    await attacker.aclose()
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_an_oversize_message_ends_its_connection_and_socket(nursery, server):
+    sessions = Sessions()
+    port = await SERVERS[server](nursery, sessions)
+    with trio.fail_after(LIMIT):
+        attacker = await open_raw(port)
+        # 100 MiB announced, 4 MiB written: far over the limit; the 1009 close is ignored.
+        await send_huge_message(attacker, 100 << 20, 4 << 20)
+        ended = await sessions.wait_ended(0)
+        assert ended.code == 1009
+        await read_until_closed(attacker)  # EOF or reset: the server dropped the socket
+        assert await _round_trips(port, 20) == 20
+    await attacker.aclose()
