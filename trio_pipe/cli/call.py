@@ -5,9 +5,11 @@
     trio-pipe call ws://... --protocol twilio --turns 3 --listen-first
 
 Each turn sends the user audio in 20 ms frames at the speed of speech, then reads the
-bot's reply until it pauses for --tail-silence seconds. Latency is from the end of the
-user's speech to the arrival of the first reply audio; it is negative when the bot was
-already talking before the user finished (an echo bot does that).
+bot's reply until it pauses for --tail-silence seconds, or, with --vad, until voice
+activity detection hears the bot stop talking (for bots that keep streaming audio).
+Latency is from the end of the user's speech to the arrival of the first reply audio; it
+is negative when the bot was already talking before the user finished (an echo bot does
+that).
 """
 
 from __future__ import annotations
@@ -56,6 +58,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-duration", type=float, default=30.0, help="longest reply read per turn (30)"
+    )
+    parser.add_argument(
+        "--vad",
+        action="store_true",
+        help="also end a reply when VAD hears the bot stop talking (WebRTC VAD)",
+    )
+    parser.add_argument(
+        "--vad-stop-secs",
+        type=float,
+        default=0.3,
+        help="with --vad: how long the bot must be quiet to end its turn (0.3)",
     )
     parser.add_argument(
         "--trailing-silence",
@@ -139,6 +152,10 @@ async def _call(args: argparse.Namespace) -> bytes:
     adapter.response_timeout = args.timeout
     adapter.response_tail_silence = args.tail_silence
     adapter.response_max_duration = args.max_duration
+    if args.vad:
+        from trio_pipe.vad import VADParams
+
+        adapter.end_of_turn_vad = VADParams(stop_secs=args.vad_stop_secs)
     adapter.add_turn_listener(lambda record: print(_report(record, args.json), flush=True))
     replies: list[bytes] = []
     try:
@@ -162,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     """Speak, listen, report; write the replies if asked."""
     if args.turns < 1:
         raise CommandError("--turns must be at least 1")
+    if args.vad_stop_secs < 0:
+        raise CommandError("--vad-stop-secs must be >= 0")
     reply = trio.run(_call, args)
     if args.out is not None:
         from trio_pipe.testing.voice import AudioChunk

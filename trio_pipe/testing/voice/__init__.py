@@ -34,6 +34,7 @@ from trio_pipe.testing.voice.protobuf import ProtobufFrameProtocol
 from trio_pipe.testing.voice.protocols import RawPCMProtocol, WebSocketProtocol
 from trio_pipe.testing.voice.turns import (
     DrainedTurn,
+    SpeechEndDetector,
     TurnEndReason,
     TurnRecord,
     drain_turn,
@@ -57,6 +58,7 @@ __all__ = [
     "PipecatAgentAdapter",
     "ProtobufFrameProtocol",
     "RawPCMProtocol",
+    "SpeechEndDetector",
     "TransportNotConnectedError",
     "TurnEndReason",
     "TurnRecord",

@@ -23,7 +23,13 @@ from trio_pipe.testing.voice.errors import (
     TransportNotConnectedError,
     UnsupportedCapabilityError,
 )
-from trio_pipe.testing.voice.turns import TurnEndReason, TurnRecord, drain_turn
+from trio_pipe.testing.voice.turns import (
+    SpeechEndDetector,
+    TurnEndReason,
+    TurnRecord,
+    drain_turn,
+)
+from trio_pipe.vad.analyzer import VADParams
 
 __all__ = ["VoiceAgentAdapter"]
 
@@ -37,7 +43,9 @@ class VoiceAgentAdapter(ABC):
 
     Tunables (class attributes; set them on an instance to override):
     ``response_timeout`` (60 s for the first chunk of a reply), ``response_tail_silence``
-    (0.6 s of quiet ends the reply), ``response_max_duration`` (30 s ceiling per reply).
+    (0.6 s of quiet ends the reply), ``response_max_duration`` (30 s ceiling per reply),
+    ``end_of_turn_vad`` (``VADParams``: the reply also ends when voice activity detection
+    hears the agent stop talking; None, the default, ends it by tail silence only).
     ``agent_hung_up``: set when the agent ended the call on purpose; a later ``call()``
     then returns an empty chunk instead of raising :class:`TransportNotConnectedError`.
 
@@ -49,6 +57,7 @@ class VoiceAgentAdapter(ABC):
     response_timeout: float = 60.0
     response_tail_silence: float = 0.6
     response_max_duration: float = 30.0
+    end_of_turn_vad: VADParams | None = None
     agent_hung_up: bool = False
 
     def __init__(self) -> None:
@@ -159,12 +168,14 @@ class VoiceAgentAdapter(ABC):
                 if self._speech_ended_at is None:
                     self._speech_ended_at = trio.current_time()
             speech_ended_at = self._speech_ended_at or started
+            vad = self.end_of_turn_vad
             drained = await drain_turn(
                 self.recv_audio,
                 response_timeout=self.response_timeout,
                 response_tail_silence=self.response_tail_silence,
                 response_max_duration=self.response_max_duration,
                 on_first_chunk=first_chunk,
+                speech_ended=SpeechEndDetector(vad) if vad is not None else None,
             )
         finally:
             # The next call gets a fresh event, ready before it starts (see docstring).

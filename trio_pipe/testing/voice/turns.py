@@ -3,8 +3,11 @@
 A turn reads the agent's first chunk with a long timeout (the agent is thinking), then
 keeps reading with a short one (the tail silence): a gap longer than that means the
 agent stopped talking. A hard ceiling on the gathered duration stops a stream that never
-pauses. Everything here takes a ``recv(timeout)`` callable, so it is tested with a fake
-one and Trio's mock clock.
+pauses. With a :class:`SpeechEndDetector`, the turn also ends when voice activity
+detection (the same analyzer as the bots' :mod:`trio_pipe.vad`) hears the agent stop
+talking, for agents that keep streaming (silence, noise) after they are done. Everything
+here takes a ``recv(timeout)`` callable, so it is tested with a fake one and Trio's mock
+clock.
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ from enum import StrEnum
 import attrs
 import trio
 
-from trio_pipe.testing.voice.chunk import AudioChunk
+from trio_pipe.testing.voice.chunk import PCM16_SAMPLE_RATE, AudioChunk
 from trio_pipe.testing.voice.errors import AgentStreamEndedError, FirstChunkTimeoutError
+from trio_pipe.vad.analyzer import VADAnalyzer, VADParams, VADState
 
-__all__ = ["DrainedTurn", "TurnEndReason", "TurnRecord", "drain_turn", "merge_chunks"]
+__all__ = [
+    "DrainedTurn",
+    "SpeechEndDetector",
+    "TurnEndReason",
+    "TurnRecord",
+    "drain_turn",
+    "merge_chunks",
+]
 
 
 class TurnEndReason(StrEnum):
@@ -28,6 +39,7 @@ class TurnEndReason(StrEnum):
     TERMINAL_CHUNK = "terminal_chunk"  # an empty chunk: the agent closed the stream cleanly
     STREAM_ENDED = "stream_ended"  # AgentStreamEndedError after some audio
     MAX_DURATION = "max_duration"  # response_max_duration of audio gathered
+    VOICE_ENDED = "voice_ended"  # VAD heard the agent speak, then stop_secs without voice
 
 
 @attrs.frozen
@@ -38,6 +50,37 @@ class DrainedTurn:
     reason: TurnEndReason
     chunk_count: int
     first_audio_at: float | None  # trio.current_time() at the first non-empty chunk
+
+
+class SpeechEndDetector:
+    """Says when the agent stopped talking, by voice activity in its audio.
+
+    Call it with each reply chunk (24 kHz PCM16 mono): True once VAD has confirmed speech
+    and then ``params.stop_secs`` without it. Short replies (under ~0.4 s, before the
+    loudness window fills) are never confirmed as speech: the tail silence ends those.
+
+    Args:
+        params: VAD thresholds (Pipecat's defaults).
+        analyzer: the analyzer to use (default: the WebRTC one at 24 kHz).
+    """
+
+    def __init__(
+        self, params: VADParams | None = None, *, analyzer: VADAnalyzer | None = None
+    ) -> None:
+        if analyzer is None:
+            from trio_pipe.vad.webrtc import WebRTCVADAnalyzer
+
+            analyzer = WebRTCVADAnalyzer(params=params)
+        analyzer.set_sample_rate(PCM16_SAMPLE_RATE)
+        self._analyzer = analyzer
+        self.heard_speech = False
+
+    def __call__(self, chunk: AudioChunk) -> bool:
+        """Feed one chunk; True when the agent's speech has ended."""
+        state = self._analyzer.analyze(chunk.data)
+        if state is VADState.SPEAKING:
+            self.heard_speech = True
+        return self.heard_speech and state is VADState.QUIET
 
 
 def merge_chunks(chunks: Sequence[AudioChunk]) -> AudioChunk:
@@ -61,6 +104,7 @@ async def drain_turn(
     response_tail_silence: float,
     response_max_duration: float,
     on_first_chunk: Callable[[], None] | None = None,
+    speech_ended: Callable[[AudioChunk], bool] | None = None,
 ) -> DrainedTurn:
     """Read the agent's reply with ``recv(timeout)`` until it ends; see :class:`TurnEndReason`.
 
@@ -68,6 +112,8 @@ async def drain_turn(
       :class:`FirstChunkTimeoutError` (chained); ``AgentStreamEndedError`` propagates. An
       empty first chunk ends the turn at once (``terminal_chunk``) with no audio.
     * ``on_first_chunk`` runs synchronously when the first non-empty chunk arrives.
+    * ``speech_ended`` (a :class:`SpeechEndDetector`), if given, sees every chunk; when it
+      says the speech is over the turn ends there (``voice_ended``).
     * The ceiling does not cut audio: the last chunk may overshoot it, and whatever has
       not been read yet stays for the next turn.
     """
@@ -83,6 +129,8 @@ async def drain_turn(
     chunks = [first]
     gathered = first.duration_seconds
     reason = TurnEndReason.MAX_DURATION
+    if speech_ended is not None and speech_ended(first):
+        return DrainedTurn(first, TurnEndReason.VOICE_ENDED, 1, first_audio_at)
     while gathered < response_max_duration:
         try:
             chunk = await recv(response_tail_silence)
@@ -97,6 +145,9 @@ async def drain_turn(
             break
         chunks.append(chunk)
         gathered += chunk.duration_seconds
+        if speech_ended is not None and speech_ended(chunk):
+            reason = TurnEndReason.VOICE_ENDED
+            break
     return DrainedTurn(merge_chunks(chunks), reason, len(chunks), first_audio_at)
 
 
