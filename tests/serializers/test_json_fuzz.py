@@ -79,6 +79,7 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
     max_leaves=10,
 )
+LENIENT = JSONMessageSerializer(allow_nan=True)
 VECTORS = Path(__file__).parent.parent / "vectors" / "bus_json.jsonl"
 WIRES = [json.loads(json.loads(line)["wire"]) for line in VECTORS.read_text().splitlines()]
 
@@ -111,7 +112,9 @@ def test_mutated_vectors_decode_or_raise_a_decode_error(index: int, pick: int, v
     except MessageDecodeError:
         return
     assert isinstance(msg, M.BusMessage)
-    SERIALIZER.serialize(msg)  # whatever decodes can be written again
+    # Whatever decodes can be written again: NaN and infinities (read as Pipecat reads
+    # them) only by a serializer that writes them as Pipecat does.
+    LENIENT.serialize(msg)
 
 
 @SETTINGS

@@ -12,6 +12,7 @@ Errors carry a path that each level prepends on the way up, so the happy path pa
 from __future__ import annotations
 
 import binascii
+import contextvars
 import enum
 import logging
 from collections.abc import Callable
@@ -56,6 +57,49 @@ class ReprFloat(float):
     __slots__ = ()
 
 
+class NonFiniteFloat(float):
+    """NaN or an infinity that a lenient serializer writes as ``json.dumps`` does
+    (``NaN``, ``Infinity``, ``-Infinity``: not JSON, but what Pipecat writes and reads)."""
+
+    __slots__ = ()
+
+    def literal(self) -> bytes:
+        """The token ``json.dumps`` writes for this value."""
+        if self != self:
+            return b"NaN"
+        return b"Infinity" if self > 0 else b"-Infinity"
+
+
+#: Set (only for one encode) by a serializer configured with ``allow_nan``.
+allow_non_finite: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trio_pipe_allow_non_finite", default=False
+)
+
+
+class NonFiniteFloatError(MessageEncodeError):
+    """A NaN or infinity, which strict JSON cannot carry (see ``allow_nan``)."""
+
+
+#: orjson turns integers it cannot hold (beyond 64 bits) into floats, all at least this big.
+INT64_LIMIT = 9.223372036854775807e18
+
+#: Set while a message parsed by Python's ``json`` is decoded: its big floats are floats.
+exact_numbers: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trio_pipe_exact_numbers", default=False
+)
+
+
+class MaybeLossyNumber(MessageDecodeError):
+    """Internal: a float so big that orjson may have made it from an exact integer; the
+    serializer parses the message again with Python's ``json`` (never escapes it)."""
+
+
+def check_big_float(v: float) -> None:
+    """Raise :class:`MaybeLossyNumber` for a float orjson may have made from a big int."""
+    if (v >= INT64_LIMIT or v <= -INT64_LIMIT) and not exact_numbers.get():
+        raise MaybeLossyNumber("a number beyond 64 bits")
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -74,7 +118,11 @@ def wrong_type(value: Any, expected: str, field: str | None = None) -> WrongFiel
 def enc_float(v: float) -> float:
     """Check a float for the wire: finite, and formatted as ``json`` would."""
     if v - v != 0.0:
-        raise MessageEncodeError(f"non-finite float {v!r} is not valid JSON")
+        if allow_non_finite.get():
+            return NonFiniteFloat(v)
+        raise NonFiniteFloatError(
+            f"non-finite float {v!r} is not valid JSON (allow_nan=True writes it as Pipecat does)"
+        )
     if -1e-4 < v < 1e-4 and v != 0.0:
         return ReprFloat(v)
     return v
@@ -210,6 +258,8 @@ class Codec:
                 return dec_dict(v, budget)
             if c is list:
                 return dec_list(v, budget)
+            if c is float and (v >= INT64_LIMIT or v <= -INT64_LIMIT):
+                check_big_float(v)
             return v
 
         def dec_dict(d: dict[str, Any], budget: int) -> Any:
@@ -238,6 +288,8 @@ class Codec:
                     except MessageDecodeError as e:
                         e.add_key(k)
                         raise
+                elif c is float and (v >= INT64_LIMIT or v <= -INT64_LIMIT):
+                    check_big_float(v)
             return d
 
         def dec_list(lst: list[Any], budget: int) -> list[Any]:
@@ -252,6 +304,8 @@ class Codec:
                     except MessageDecodeError as e:
                         e.add_index(i)
                         raise
+                elif c is float and (v >= INT64_LIMIT or v <= -INT64_LIMIT):
+                    check_big_float(v)
             return lst
 
         def dec_tagged(d: dict[str, Any], budget: int) -> Any:

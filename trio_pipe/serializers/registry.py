@@ -47,7 +47,10 @@ _LOCAL_FRAME_FIELDS: dict[type, tuple[str, ...]] = {frames.ErrorFrame: ("process
 class WireRegistry:
     """Maps wire names to classes and back; owns the generated hooks for them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_nan: bool = False) -> None:
+        #: Serializers using this registry write NaN and infinities as Pipecat does
+        #: (``NaN``, ``Infinity``) instead of refusing them (unless told otherwise).
+        self.allow_nan = allow_nan
         self._by_name: dict[str, type] = {}
         self._by_class: dict[type, str] = {}
         self._exclude: dict[type, frozenset[str]] = {}
@@ -119,7 +122,7 @@ class WireRegistry:
 
     def copy(self) -> WireRegistry:
         """A new registry with the same entries (fresh hooks), to extend in isolation."""
-        other = WireRegistry()
+        other = WireRegistry(allow_nan=self.allow_nan)
         for cls, name in self._by_class.items():
             other.register(cls, name, exclude=self._exclude[cls])
         return other
