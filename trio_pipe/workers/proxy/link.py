@@ -124,7 +124,8 @@ class ProxyLink:
         try:
             await self.sock.send(data)
         except ConnectionClosed as exc:
-            self.lose(exc)
+            if not self.sock.is_closing:  # closing: the receive loop reads to the peer's close
+                self.lose(exc)
             return False
         self.stats.sent += 1
         return True

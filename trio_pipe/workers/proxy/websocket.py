@@ -291,15 +291,20 @@ class WebSocketProxyClient(ProxyWorkerBase):
     async def stop(self) -> None:
         """Close the connection (no ``on_disconnected``) and stop the worker.
 
-        The connection task is cancelled: the socket sends its close frame (1000) and
-        drops the connection without waiting for the reply, so a stop never waits on the
-        server. When ``stop`` returns the socket is closed.
+        A graceful end: the closing handshake (code 1000). Nothing more is sent, but what
+        the server still sends is read and delivered until its close frame (at most the
+        socket's ``close_timeout``, then the connection is dropped), so the TCP connection
+        never ends with unread data, which would reset it and lose what the server had not
+        read yet. When ``stop`` returns the socket is closed.
         """
         if self._stopped:
             return
         self._stopping = True
         if self._attempt is not None:
             self._attempt.set()
+        link = self._link
+        if link is not None:
+            await link.sock.close()  # the receive loop runs on until the server's close
         if self._connection_scope is not None and self._connection_done is not None:
             self._connection_scope.cancel()
             await self._connection_done.wait()
