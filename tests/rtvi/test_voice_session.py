@@ -146,6 +146,8 @@ async def test_speaking_frames_become_client_events_once_per_broadcast() -> None
                 VADUserStartedSpeakingFrame,  # raw VAD events are off by default
             ):
                 await broadcast(r, cls)
+            # (after the interruption has passed: it would purge data queued before it)
+            await trio.testing.wait_all_tasks_blocked()
             await r.task.queue_frame(
                 TranscriptionFrame(text="hi", user_id="u1", timestamp="2026-01-01T00:00:00"), UP
             )
