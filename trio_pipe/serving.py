@@ -7,7 +7,10 @@ Resource handling
     Hypercorn's Trio worker runs as a child of the caller's nursery; cancelling that
     nursery (or the scope around ``serve_asgi``) stops the server and closes its sockets.
     For a graceful stop, pass ``shutdown_trigger``: an async callable that returns when
-    the server should stop accepting and drain.
+    the server should stop accepting and drain. The listening socket is made here
+    (:func:`trio_pipe.serving_sockets.listening_socket`) and handed to Hypercorn as an
+    ``fd://`` bind, so its options reach every accepted connection: ``tcp_keepalive``
+    (dead-peer detection) and ``reuse_port`` (several processes on one port).
 
 Error handling
     A bind failure (port in use, bad host) raises its ``OSError`` (not wrapped in an
@@ -17,6 +20,7 @@ Error handling
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -26,7 +30,15 @@ import hypercorn.config
 import hypercorn.trio
 import trio
 
-__all__ = ["ServedApp", "serve_asgi"]
+from trio_pipe.serving_sockets import TCPKeepalive, listening_socket
+
+__all__ = ["ServedApp", "TCPKeepalive", "serve_asgi", "url_host"]
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets."""
+    host = host.strip("[]")
+    return f"[{host}]" if ":" in host else host
 
 
 @attrs.frozen
@@ -38,12 +50,12 @@ class ServedApp:
     binds: tuple[str, ...]
 
     def http_url(self, path: str = "/") -> str:
-        """``http://host:port/path``."""
-        return f"http://{self.host}:{self.port}{path}"
+        """``http://host:port/path`` (an IPv6 host in brackets)."""
+        return f"http://{url_host(self.host)}:{self.port}{path}"
 
     def ws_url(self, path: str = "/") -> str:
-        """``ws://host:port/path``."""
-        return f"ws://{self.host}:{self.port}{path}"
+        """``ws://host:port/path`` (an IPv6 host in brackets)."""
+        return f"ws://{url_host(self.host)}:{self.port}{path}"
 
 
 async def serve_asgi(
@@ -53,29 +65,39 @@ async def serve_asgi(
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     config: hypercorn.config.Config | None = None,
+    tcp_keepalive: TCPKeepalive | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[ServedApp] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``host:port`` (port 0: a free one) until cancelled.
 
     ``task_status.started`` receives a :class:`ServedApp` with the bound port. Pass a
     Hypercorn ``config`` to tune it; its ``bind`` is replaced by ``host:port``.
+    ``tcp_keepalive``: drop connections whose peer stopped answering (see
+    :class:`TCPKeepalive`); ``reuse_port``: let other processes bind the same port.
     """
     config = config or hypercorn.config.Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    sock = listening_socket(
+        host, port, keepalive=tcp_keepalive, reuse_port=reuse_port, backlog=config.backlog
+    )
+    # Hypercorn wraps (and closes) its own descriptor; ours is closed when serving ends.
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]
     started = False
     try:
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(
                 partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown_trigger)
             )
-            bound_port = int(binds[0].rsplit(":", 1)[1])
+            bound_port = sock.getsockname()[1]
             started = True
             task_status.started(ServedApp(host=host, port=bound_port, binds=tuple(binds)))
     except BaseExceptionGroup as group:
         bind_error = _only_os_error(group)
         if not started and bind_error is not None:
-            raise bind_error from None  # "address in use" as itself, not in a group
+            raise bind_error from None
         raise
+    finally:
+        sock.close()
 
 
 def _only_os_error(group: BaseExceptionGroup) -> OSError | None:
