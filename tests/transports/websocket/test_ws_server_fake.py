@@ -104,9 +104,9 @@ async def test_malformed_message_is_dropped_and_counted_not_a_disconnect(autojum
 
 
 async def test_client_leaving_fires_disconnected_once_and_pipeline_runs_on(autojump_clock):
-    """T36 (peer closes)."""
+    """T36 (peer closes), with Pipecat's lifetime (the app ends the session)."""
     peer = FakeAsgiPeer()
-    session = server_session(await peer.accept(), params())
+    session = server_session(await peer.accept(), params(cancel_on_client_disconnected=False))
     async with running(session):
         peer.leaves()
         await trio.testing.wait_all_tasks_blocked()
@@ -216,7 +216,12 @@ async def test_send_that_never_returns_gives_one_error_and_later_writes_fail_fas
     """T56 on the server: one ErrorFrame, then writes return False without pacing."""
     peer = FakeAsgiPeer()
     session = server_session(
-        await peer.accept(), params(audio_out_write_timeout_secs=2.0, audio_out_end_silence_secs=0)
+        await peer.accept(),
+        params(
+            audio_out_write_timeout_secs=2.0,
+            audio_out_end_silence_secs=0,
+            cancel_on_client_disconnected=False,  # the app ends it (Pipecat's lifetime)
+        ),
     )
     async with running(session):
         peer.hang_sends = True
@@ -234,9 +239,10 @@ async def test_send_that_never_returns_gives_one_error_and_later_writes_fail_fas
 
 
 async def test_closed_socket_audio_writes_fail_at_once(autojump_clock):
-    """T55: after the client left, queued audio drains without pacing, nothing forwarded."""
+    """T55: after the client left, queued audio drains without pacing, nothing forwarded
+    (Pipecat's lifetime: the session runs on until the app ends it)."""
     peer = FakeAsgiPeer()
-    session = server_session(await peer.accept(), params())
+    session = server_session(await peer.accept(), params(cancel_on_client_disconnected=False))
     async with running(session):
         peer.leaves()
         await trio.testing.wait_all_tasks_blocked()

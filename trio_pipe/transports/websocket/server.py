@@ -44,7 +44,8 @@ import attrs
 import trio
 from starlette.websockets import WebSocket, WebSocketState
 
-from trio_pipe.frames import ClientConnectedFrame, StartFrame
+from trio_pipe.frames import CancelWorkerFrame, ClientConnectedFrame, StartFrame
+from trio_pipe.processors import FrameDirection
 from trio_pipe.transports.base import (
     BaseInputTransport,
     BaseOutputTransport,
@@ -88,7 +89,11 @@ class FastAPIWebsocketParams(TransportParams):
     warning); ``session_timeout`` (seconds until ``on_session_timeout``; None or 0:
     never); ``fixed_audio_packet_size`` (send audio in exactly this many bytes per
     message); ``allowed_origins`` (default: ``PIPECAT_ALLOWED_ORIGINS``, comma-separated;
-    [] allows any origin); ``ws_close_timeout`` (longest wait for the close handshake).
+    [] allows any origin); ``ws_close_timeout`` (longest wait for the close handshake);
+    ``cancel_on_client_disconnected`` (trio_pipe only, default True: when the client
+    leaves, the session's task is cancelled after ``on_client_disconnected`` fired, so
+    ``PipelineTask.run()`` returns without a handler; False keeps the session running
+    until the application ends it, as in Pipecat 1.14).
     """
 
     add_wav_header: bool = False
@@ -97,6 +102,7 @@ class FastAPIWebsocketParams(TransportParams):
     fixed_audio_packet_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     allowed_origins: list[str] = attrs.field(factory=default_allowed_origins)
     ws_close_timeout: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
+    cancel_on_client_disconnected: bool = True
 
 
 class FastAPIWebsocketClient(SocketConnection):
@@ -193,6 +199,11 @@ class FastAPIWebsocketInputTransport(WebsocketInputMixin, BaseInputTransport):
                 self._transport._call_event_handler(
                     "on_client_disconnected", self._client.websocket
                 )
+                if self._params.cancel_on_client_disconnected:  # type: ignore[attr-defined]
+                    # Nobody is left to talk to: end the session (the task cancels).
+                    await self.push_frame(
+                        CancelWorkerFrame(reason="client disconnected"), FrameDirection.UPSTREAM
+                    )
 
     async def _monitor(self, seconds: float) -> None:
         with self._monitor_scope:
