@@ -28,6 +28,9 @@ from trio_pipe.workers.proxy import WebSocketProxyClient, WebSocketProxyServer
 RUNS = int(os.environ.get("TRIO_PIPE_GRACEFUL_RUNS", "20"))
 MESSAGES = int(os.environ.get("TRIO_PIPE_GRACEFUL_MESSAGES", "1000"))
 LIMIT = 60.0  # hang guard per run
+# The handshake waits while the peer works through its backlog (seconds of it, for 10,000
+# messages on a loaded machine); a shorter close timeout drops the rest, by design.
+CLOSE_TIMEOUT = 30.0
 
 
 class Counter(BaseWorker):
@@ -69,6 +72,7 @@ class Host:
             websocket=websocket,
             worker_name="worker",
             remote_worker_name="voice",
+            close_timeout=CLOSE_TIMEOUT,
         )
         self.proxies.append(proxy)
         await self.runner.add_workers(proxy)
@@ -107,7 +111,11 @@ async def _connect(
 ) -> tuple[WorkerRunner, Counter, WebSocketProxyClient]:
     voice = Counter("voice")
     proxy = WebSocketProxyClient(
-        "proxy", url=host.url, remote_worker_name="worker", local_worker_name="voice"
+        "proxy",
+        url=host.url,
+        remote_worker_name="worker",
+        local_worker_name="voice",
+        close_timeout=CLOSE_TIMEOUT,
     )
     runner = WorkerRunner(name="runner-a", handle_sigint=False)
     await runner.add_workers(voice, proxy)
@@ -127,6 +135,9 @@ async def _client_stops(host: Host, run: int) -> int:
         await proxy.stop()  # the graceful end
         server_proxy = host.proxies[-1]
         await _until(lambda: server_proxy.finished)
+        # What crossed is on the host's bus; the worker may still be reading it.
+        crossed = server_proxy.stats.delivered
+        await _until(lambda: host.worker.count - before >= crossed)
         await runner.cancel()
     return host.worker.count - before
 
@@ -142,6 +153,8 @@ async def _server_stops(host: Host, run: int) -> int:
         await _until(lambda: server_proxy.stats.sent >= MESSAGES + 1)  # and the registry
         await server_proxy.stop()  # the graceful end, from the host's side
         await _until(lambda: not proxy.connected)
+        crossed = proxy.stats.delivered - 1  # all but the registry message are for voice
+        await _until(lambda: voice.count >= crossed)
         await runner.cancel()
     return voice.count
 

@@ -98,6 +98,9 @@ class WebSocketProxyClient(ProxyWorkerBase):
             by default, as in Pipecat.
         connect_timeout: seconds for TCP connect plus handshake.
         write_timeout: seconds one send may take before the connection is aborted.
+        close_timeout: seconds the closing handshake of a graceful ``stop()`` may take
+            (what the peer still sends is delivered meanwhile); then the connection is
+            dropped.
         ping_interval: seconds between WebSocket pings (None: no pings).
         ping_timeout: seconds a pong may take before the connection counts as lost.
         max_message_size: largest frame accepted from the server; a larger one closes
@@ -130,6 +133,7 @@ class WebSocketProxyClient(ProxyWorkerBase):
         reconnect: Reconnect | bool | None = None,
         connect_timeout: float = 10.0,
         write_timeout: float | None = 10.0,
+        close_timeout: float = 2.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_message_size: int = 16 * 1024 * 1024,
@@ -154,6 +158,7 @@ class WebSocketProxyClient(ProxyWorkerBase):
             "headers": self._headers,
             "connect_timeout": connect_timeout,
             "write_timeout": write_timeout,
+            "close_timeout": close_timeout,
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
             "max_message_size": max_message_size,
@@ -348,6 +353,9 @@ class WebSocketProxyServer(ProxyWorkerBase):
             it per connection, for example for a trusted token.
         serializer: default :class:`~trio_pipe.serializers.JSONMessageSerializer`.
         write_timeout: seconds one send may take before the connection is aborted.
+        close_timeout: seconds the closing handshake of a graceful ``stop()`` may take
+            (what the peer still sends is delivered meanwhile); then the connection is
+            dropped.
 
     Events: ``on_client_connected(worker, websocket)`` at start and
     ``on_client_disconnected(worker, websocket)`` once when the client leaves (awaited
@@ -365,6 +373,7 @@ class WebSocketProxyServer(ProxyWorkerBase):
         policy: ProxyPolicy | None = None,
         serializer: MessageSerializer | None = None,
         write_timeout: float | None = 10.0,
+        close_timeout: float = 2.0,
     ) -> None:
         super().__init__(
             name,
@@ -383,7 +392,7 @@ class WebSocketProxyServer(ProxyWorkerBase):
         sock = (
             websocket
             if isinstance(websocket, MessageSocket)
-            else AsgiSocket(websocket, write_timeout=write_timeout)
+            else AsgiSocket(websocket, write_timeout=write_timeout, close_timeout=close_timeout)
         )
         self._server_link = self._link = self._new_link(sock)
         self._registry_sent = False
