@@ -19,8 +19,11 @@ Resource handling
     ``CancelFrame`` cancels the loop at once. Every send holds one lock, so payloads never
     interleave, and is bounded by ``audio_out_write_timeout_secs``; a send cut short
     (timeout or cancel) may have left part of a message on the wire, so the output is
-    unusable from then on. The audio queue is unbounded, as in Pipecat: it holds what the
-    pipeline produced ahead of playback, which is how a reply plays out.
+    unusable from then on. The audio queue holds what the pipeline produced ahead of
+    playback (how a reply plays out), up to ``audio_out_max_backlog_secs`` of audio
+    (Pipecat's is unbounded): past that the oldest queued audio chunks are dropped,
+    counted in ``dropped_audio_chunks`` and logged (rate-limited), so live audio arriving
+    faster than real time keeps the newest and memory stays bounded.
 
 Bot speaking
     :class:`~.speaking.BotSpeech` decides, from the chunks actually written (at their
@@ -60,6 +63,7 @@ from trio_pipe.frames import (
     TTSStoppedFrame,
 )
 from trio_pipe.processors import FrameDirection
+from trio_pipe.transports.backlog import AudioBacklog
 from trio_pipe.transports.chunks import AudioChunker, Packetizer
 from trio_pipe.transports.half import TransportHalf
 from trio_pipe.transports.pacing import Pacer, send_interval
@@ -155,6 +159,7 @@ class BaseOutputTransport(TransportHalf):
         self._timed_out = False
         #: Frames lost because the serializer raised on them.
         self.dropped_frames = 0
+        self._backlog_bound = AudioBacklog(None, self)  # sized at start
 
     # --- properties ----------------------------------------------------------------------
 
@@ -167,6 +172,12 @@ class BaseOutputTransport(TransportHalf):
     def audio_chunk_size(self) -> int:
         """Bytes per outgoing audio chunk (0 before start)."""
         return self._chunk_bytes
+
+    @property
+    def dropped_audio_chunks(self) -> int:
+        """Audio chunks dropped, oldest first, because the backlog passed
+        ``audio_out_max_backlog_secs``."""
+        return self._backlog_bound.dropped
 
     @property
     def is_usable(self) -> bool:
@@ -189,6 +200,9 @@ class BaseOutputTransport(TransportHalf):
         self._chunk_bytes = (self._rate // 100) * channels * 2 * params.audio_out_10ms_chunks
         self._chunker = AudioChunker(self._chunk_bytes)
         interval = send_interval(self._chunk_bytes, self._rate, channels)
+        backlog = params.audio_out_max_backlog_secs
+        if backlog is not None:
+            self._backlog_bound.limit = max(1, math.ceil(backlog / interval))
         self._pacer = Pacer(interval, max_catch_up=self.AUDIO_OUT_CATCH_UP_CHUNKS)
         if self._serializer is not None:
             await self._serializer.setup(frame)
@@ -219,6 +233,7 @@ class BaseOutputTransport(TransportHalf):
 
     def _stop_audio(self) -> None:
         self._queue.clear()
+        self._backlog_bound.queued = 0
         if self._audio_scope is not None:
             self._audio_scope.cancel()
 
@@ -304,6 +319,7 @@ class BaseOutputTransport(TransportHalf):
             chunk = OutputAudioRawFrame(audio=audio, sample_rate=self._rate, num_channels=channels)
         chunk.interruptible = interruptible
         self._enqueue(chunk)
+        self._backlog_bound.added(self._queue)
 
     def _enqueue(self, frame: Frame) -> None:
         self._queue.append(frame)
@@ -315,6 +331,7 @@ class BaseOutputTransport(TransportHalf):
         kept = [f for f in queue if not f.interruptible]
         queue.clear()
         queue.extend(kept)
+        self._backlog_bound.recount(queue)
         self._interruptions += 1
         if self._chunker is not None:
             self._chunker.drop_interruptible()
@@ -363,6 +380,7 @@ class BaseOutputTransport(TransportHalf):
                     if not queue:
                         continue  # an interruption emptied it meanwhile
                     frame = queue.popleft()
+                    self._backlog_bound.taken(frame)
                     if isinstance(frame, EndFrame):
                         await self._announce(self._speech.stop())
                         await self._write_end_silence()

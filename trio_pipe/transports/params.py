@@ -74,7 +74,11 @@ class TransportParams:
     ``filter(audio) -> bytes`` and ``process_frame(frame)``. ``audio_in_stream_on_start``
     and ``audio_out_auto_silence`` are accepted for compatibility and have no effect on
     WebSocket transports. ``audio_out_write_timeout_secs`` bounds one audio write (send
-    plus pacing sleep) and every other send.
+    plus pacing sleep) and every other send. ``audio_out_max_backlog_secs`` (trio_pipe
+    only; default 60 s, None: unbounded as in Pipecat) bounds the audio queued for
+    playback: past it the oldest queued audio is dropped (counted in the output's
+    ``dropped_audio_chunks``), so a producer faster than real time (a client flooding an
+    echo) cannot grow memory without end.
     """
 
     audio_in_enabled: bool = False
@@ -93,4 +97,7 @@ class TransportParams:
     audio_out_auto_silence: bool = True
     audio_out_write_timeout_secs: float = attrs.field(
         default=10.0, validator=attrs.validators.gt(0)
+    )
+    audio_out_max_backlog_secs: float | None = attrs.field(
+        default=60.0, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
