@@ -10,7 +10,10 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const wsPath = document.querySelector('meta[name="trio-pipe-ws-path"]').content;
-const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${wsPath}`;
+// `?ws=ws://host:port/path` points the page at another bot (a Pipecat one, say).
+const wsUrl =
+  new URLSearchParams(location.search).get("ws") ||
+  `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${wsPath}`;
 
 const state = {
   events: [], // {type, t (ms, performance.now()), data}
