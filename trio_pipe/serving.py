@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import hypercorn.config
@@ -31,6 +31,9 @@ import hypercorn.trio
 import trio
 
 from trio_pipe.serving_sockets import TCPKeepalive, listening_socket
+
+if TYPE_CHECKING:
+    from trio_pipe.metrics import Metrics
 
 __all__ = ["ServedApp", "TCPKeepalive", "serve_asgi", "url_host"]
 
@@ -48,6 +51,8 @@ class ServedApp:
     host: str
     port: int
     binds: tuple[str, ...]
+    metrics_port: int | None = None
+    """Where ``/metrics`` is served (``metrics_port`` was given), else None."""
 
     def http_url(self, path: str = "/") -> str:
         """``http://host:port/path`` (an IPv6 host in brackets)."""
@@ -67,6 +72,8 @@ async def serve_asgi(
     config: hypercorn.config.Config | None = None,
     tcp_keepalive: TCPKeepalive | None = None,
     reuse_port: bool = False,
+    metrics: Metrics | None = None,
+    metrics_port: int | None = None,
     task_status: trio.TaskStatus[ServedApp] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``host:port`` (port 0: a free one) until cancelled.
@@ -75,7 +82,16 @@ async def serve_asgi(
     Hypercorn ``config`` to tune it; its ``bind`` is replaced by ``host:port``.
     ``tcp_keepalive``: drop connections whose peer stopped answering (see
     :class:`TCPKeepalive`); ``reuse_port``: let other processes bind the same port.
+    ``metrics``: count ``app``'s sessions there (:class:`trio_pipe.metrics.Metrics`);
+    ``metrics_port``: also serve ``/metrics`` on that port of ``host`` (0: a free one;
+    a new ``Metrics`` unless given).
     """
+    if metrics_port is not None and metrics is None:
+        from trio_pipe.metrics import Metrics
+
+        metrics = Metrics()
+    if metrics is not None:
+        app = metrics.asgi(app)
     config = config or hypercorn.config.Config()
     sock = listening_socket(
         host, port, keepalive=tcp_keepalive, reuse_port=reuse_port, backlog=config.backlog
@@ -89,8 +105,16 @@ async def serve_asgi(
                 partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown_trigger)
             )
             bound_port = sock.getsockname()[1]
+            scrape_port = None
+            if metrics is not None and metrics_port is not None:
+                scrape = await nursery.start(
+                    partial(serve_asgi, metrics.endpoint(), host, metrics_port)
+                )
+                scrape_port = scrape.port
             started = True
-            task_status.started(ServedApp(host=host, port=bound_port, binds=tuple(binds)))
+            task_status.started(
+                ServedApp(host=host, port=bound_port, binds=tuple(binds), metrics_port=scrape_port)
+            )
     except BaseExceptionGroup as group:
         bind_error = _only_os_error(group)
         if not started and bind_error is not None:

@@ -58,6 +58,7 @@ from trio_pipe.bus.bus import WorkerBus
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage
 from trio_pipe.events import EventHandlerMixin
 from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
+from trio_pipe.tracked import track
 from trio_pipe.wakeup import Wakeup
 
 __all__ = ["RedisBus", "reconnect_delays"]
@@ -166,6 +167,7 @@ class RedisBus(EventHandlerMixin, WorkerBus):
         """Times the subscription's connection failed."""
         self.resubscriptions = 0
         """Times the bus subscribed again after a failure."""
+        track(self, "redis_bus")  # read by trio_pipe.metrics when active
 
         self._register_event_handler("on_connected")
         self._register_event_handler("on_disconnected")

@@ -21,6 +21,7 @@ from trio_pipe.frames import (
     StartFrame,
 )
 from trio_pipe.ratelimit import loud
+from trio_pipe.tracked import track
 
 __all__ = ["RTVI_MESSAGE_LABEL", "FrameSerializer", "FrameSerializerParams"]
 
@@ -59,6 +60,7 @@ class FrameSerializer:
         self.decode_errors = 0
         #: Frames dropped because they could not be encoded.
         self.encode_errors = 0
+        track(self, "serializer")  # read by trio_pipe.metrics when active
 
     @property
     def params(self) -> FrameSerializerParams:

@@ -39,6 +39,7 @@ from trio_pipe.frames import (
     SystemFrame,
 )
 from trio_pipe.processors import FrameDirection
+from trio_pipe.tracked import track
 from trio_pipe.transports.half import TransportHalf
 from trio_pipe.transports.params import TransportParams
 
@@ -78,6 +79,7 @@ class BaseInputTransport(TransportHalf):
         self.dropped_messages = 0
         #: Received audio frames dropped because the audio path was full.
         self.dropped_audio_frames = 0
+        track(self, "input_transport")  # read by trio_pipe.metrics when active
 
     @property
     def sample_rate(self) -> int:

@@ -63,6 +63,7 @@ from trio_pipe.frames import (
     TTSStoppedFrame,
 )
 from trio_pipe.processors import FrameDirection
+from trio_pipe.tracked import track
 from trio_pipe.transports.backlog import AudioBacklog
 from trio_pipe.transports.chunks import AudioChunker, Packetizer
 from trio_pipe.transports.half import TransportHalf
@@ -159,6 +160,7 @@ class BaseOutputTransport(TransportHalf):
         self._timed_out = False
         #: Frames lost because the serializer raised on them.
         self.dropped_frames = 0
+        track(self, "output_transport")  # read by trio_pipe.metrics when active
         self._backlog_bound = AudioBacklog(None, self)  # sized at start
 
     # --- properties ----------------------------------------------------------------------

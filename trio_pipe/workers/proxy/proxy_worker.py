@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from trio_pipe.bus.messages import BusMessage
 from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
+from trio_pipe.tracked import track
 from trio_pipe.workers.base import BaseWorker
 from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats
 from trio_pipe.workers.proxy.policy import ProxyPolicy, RegistryBudget
@@ -36,6 +37,7 @@ class ProxyWorkerBase(BaseWorker):
         self._serializer = serializer or JSONMessageSerializer()
         self.stats = ProxyStats()
         """Counters over all of this proxy's connections."""
+        track(self, "proxy")  # read by trio_pipe.metrics when active
         self._link: ProxyLink | None = None
         self._budget: RegistryBudget | None = None
         self._stopping = False
