@@ -11,10 +11,22 @@ Resource handling
 
 Error handling
     Every way a connection ends surfaces as :class:`ConnectionClosed` with the close code:
-    a normal close (1000/1001), an abnormal one (1006: the peer vanished, reset), or our own
-    abort. A send that does not finish within ``write_timeout`` aborts the connection (the
-    TCP socket is closed under it) and raises :class:`WriteTimeout`; from then on every
-    operation raises.
+    a normal close (1000/1001), an abnormal one (1006: the peer vanished, reset), a message
+    over the size limit (1009), or our own abort. A write that does not finish within
+    ``write_timeout`` aborts the connection (the TCP socket is closed under it) and raises
+    :class:`WriteTimeout`; from then on every operation raises. The watchdog covers every
+    write on the connection, not only :meth:`MessageSocket.send`: pongs and close frames,
+    including those a server below writes on its own (:class:`GuardedStream`), so a peer
+    that floods pings and never reads cannot hold a connection either.
+
+Closing
+    :meth:`MessageSocket.close` is the WebSocket closing handshake: sends stop, but what
+    the peer still sends is read (and delivered to a task in ``receive()``) until its close
+    frame, then the TCP connection ends with nothing unread. Dropping a socket with unread
+    data makes the kernel send a reset, and the peer's kernel then discards whatever its
+    application had not read yet: a graceful end would lose messages. After
+    ``close_timeout`` the connection is aborted. Leaving a :func:`watched` block by
+    cancellation is not graceful: the close frame goes out and nothing more is read.
 
 Why a watchdog and not ``trio.move_on_after`` around the send: Hypercorn writes to the
 socket inside a shielded cancel scope, so a peer that stops reading would hold the send
@@ -383,6 +395,8 @@ async def keepalive(
     serial = 0
     while sock.is_open:
         await trio.sleep(interval)
+        if not sock.is_open:
+            return  # closing meanwhile: no pings during the closing handshake
         serial += 1
         with trio.move_on_after(pong_timeout) as scope:
             try:

@@ -22,6 +22,7 @@ from wsproto.events import CloseConnection
 from wsproto.utilities import LocalProtocolError
 
 from trio_pipe.ws.base import (
+    _CANCELLED_CLOSE_TIMEOUT,
     ABNORMAL_CLOSURE,
     NORMAL_CLOSURE,
     ConnectionClosed,
@@ -32,10 +33,6 @@ from trio_pipe.ws.base import (
 )
 
 __all__ = ["ClientSocket", "ConnectError", "open_client_socket"]
-
-
-# How long a close frame may take to go out while the socket's owner is being cancelled.
-_CANCELLED_CLOSE_TIMEOUT = 0.5
 
 
 class ConnectError(ConnectionError):
@@ -152,6 +149,8 @@ async def _ping(sock: ClientSocket, serial: int) -> None:
         raise _closed(exc) from None
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc)) from None
+    except LocalProtocolError:  # our closing handshake has started
+        raise ConnectionClosed(NORMAL_CLOSURE, "closing") from None
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:

@@ -47,6 +47,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from trio_pipe.ws.base import (
+    _CANCELLED_CLOSE_TIMEOUT,
     ABNORMAL_CLOSURE,
     NORMAL_CLOSURE,
     ConnectionClosed,
@@ -62,7 +63,6 @@ __all__ = ["DirectSocket", "open_direct_socket"]
 PROTOCOL_ERROR = 1002
 MESSAGE_TOO_BIG = 1009
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-_CANCELLED_CLOSE_TIMEOUT = 0.5
 
 
 class DirectSocket(MessageSocket):
