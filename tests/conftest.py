@@ -4,7 +4,7 @@ Deadlines: every Trio test runs under a wall-clock deadline (``tests/deadlines.p
 ``@pytest.mark.deadline(seconds)`` for another) that cancels it and fails it as hung, so
 a socket that never answers fails its test instead of hanging the run. pytest-timeout
 (``timeout`` in pyproject.toml) is the backstop for any test, Trio or not, stuck outside
-a checkpoint.
+a checkpoint: it prints every stack and ends the run.
 """
 
 from __future__ import annotations
