@@ -101,13 +101,6 @@ def median(values: Sequence[float]) -> float:
     return round(statistics.median(values), 2)
 
 
-def ratio(ours: float | None, theirs: float | None) -> float | None:
-    """ours / theirs, rounded; None when either side is missing."""
-    if not ours or not theirs:
-        return None
-    return round(ours / theirs, 2)
-
-
 @dataclass(frozen=True)
 class Metric:
     """One compared figure: its human name, how to read it from one round's result (None
