@@ -353,3 +353,41 @@ async def test_a_host_cannot_end_the_clients_session_unless_allowed(nursery, raw
     assert proxy.stats.refusals == {"lifecycle message": len(HOST_LIFECYCLE)}
     assert not done.is_set() and not voice.finished and voice.active and proxy.connected
     await runner.cancel()
+
+
+class CountingSerializer(JSONMessageSerializer):
+    """Counts the registry snapshots it builds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots_built = 0
+
+    def deserialize(self, data):
+        message = super().deserialize(data)
+        if isinstance(message, BusWorkerRegistryMessage):
+            self.snapshots_built += 1
+        return message
+
+
+async def test_huge_refused_snapshots_are_refused_by_their_tag_and_never_built(
+    make_proxy_app, nursery
+):
+    """Snapshots of 2,000 entries each: refused from the type tag, before a Python object
+    per entry is made (the old host built and filed every entry)."""
+    worker = Echo()
+    serializer = CountingSerializer()
+    app = await make_proxy_app(worker, serializer=serializer)
+    steady = Steady(app.ws_url("steady"))
+    await nursery.start(steady.run)
+    huge = BusWorkerRegistryMessage(
+        runner="fake",
+        workers=[WorkerRegistryEntry(f"fake-{k}") for k in range(2000)],
+        source="mallory",
+        target="worker",
+    )
+    proxy = await attack(app, [huge] * 200)
+    await steady.finish()
+    assert proxy.stats.refusals == {"registry snapshot": 200}
+    assert proxy.stats.received == 201 and proxy.stats.decode_errors == 0
+    assert serializer.snapshots_built == 0
+    assert app.runner.registry.remote_workers == [] and host_is_up(app, worker)

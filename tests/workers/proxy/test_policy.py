@@ -32,7 +32,9 @@ from trio_pipe.bus.messages import (
 from trio_pipe.frames import CancelFrame, EndFrame, EndWorkerFrame, TextFrame
 from trio_pipe.processors import FrameDirection
 from trio_pipe.registry import WorkerRegistry
+from trio_pipe.serializers import JSONMessageSerializer
 from trio_pipe.workers.proxy import ClientRules, ProxyPolicy, Refusal, RegistryLimits, ServerRules
+from trio_pipe.workers.proxy.link import tag_refuser
 from trio_pipe.workers.proxy.rules import peer_bus_name
 
 SRC, DST = "voice", "worker"
@@ -222,3 +224,32 @@ async def test_registry_lookups_index_remote_names_and_forget_a_runner():
     assert registry.remote_workers == [] and "w1" not in registry
     assert registry._remote_index == {} and registry._remote == {}
     assert registry.forget_runner("unknown") == 0
+
+
+# --- refusing by type tag, before decoding -----------------------------------------------
+
+
+def test_refused_types_are_known_from_their_tag_alone():
+    json = JSONMessageSerializer()
+    refuse = tag_refuser(json, SERVER.type_refusal)
+    assert refuse is not None
+    assert refuse(json.serialize(snapshot(n=50))) == Refusal.REGISTRY
+    assert refuse(json.serialize(BusEndMessage(source=SRC, target=DST))) == Refusal.CONTROL
+    unknown = b'{"__type__":"app.Custom","__data__":{"source":"voice"}}'
+    assert refuse(unknown) is None  # an unknown tag: the decoder reports it
+    assert refuse(json.serialize(JOBS[0]).decode()) is None  # a text frame
+    for fine in (*JOBS, BusTTSSpeakMessage(text="x", source=SRC, target=DST)):
+        assert refuse(json.serialize(fine)) is None
+    # Frames depend on their content: left to the full check.
+    assert refuse(json.serialize(frame(EndFrame()))) is None
+    for garbage in (b"\xff", b"[1]", b'{"__type__": 3}', b"{}", "x" * (json.max_size + 1)):
+        assert refuse(garbage) is None  # the decoder reports these
+    client = tag_refuser(json, CLIENT.type_refusal)
+    assert client is not None and client(json.serialize(snapshot())) is None  # trimmed later
+    assert tag_refuser(object(), SERVER.type_refusal) is None  # another serializer: no peek
+
+
+def test_type_refusal_matches_refusal_for_every_type_without_content_rules():
+    for policy in (ProxyPolicy(), ProxyPolicy.trusting(), ProxyPolicy(allow=BusEndMessage)):
+        for message in (*LIFECYCLE, *JOBS, snapshot(), Custom(source=SRC, target=DST)):
+            assert policy.type_refusal(type(message)) == policy.refusal(message)

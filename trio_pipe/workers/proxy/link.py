@@ -16,6 +16,11 @@ Error handling
     close in either direction, a vanished peer or a send that timed out), and
     :meth:`ProxyLink.run` returns how it ended. Cancelling ``run`` is how a worker stops it.
 
+Refusing early: with the JSON serializer, :func:`tag_refuser` reads a frame's type tag
+(orjson, C speed) before the message is built, and a type the connection's policy refuses
+whatever its content is dropped there: a flood of huge refused messages (registry
+snapshots of thousands of entries) costs a JSON parse, not a Python object per entry.
+
 Logging: the first few drops of each kind are warnings, then one in a thousand, so a peer
 that floods garbage cannot flood the log as well.
 """
@@ -26,14 +31,15 @@ import logging
 from collections.abc import Callable
 
 import attrs
+import orjson
 import trio
 
 from trio_pipe.bus.messages import BusMessage
-from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
 from trio_pipe.workers.proxy.rules import decode_frame
 from trio_pipe.ws.base import ConnectionClosed, MessageSocket
 
-__all__ = ["ProxyLink", "ProxyStats"]
+__all__ = ["EarlyRefusal", "ProxyLink", "ProxyStats", "tag_refuser"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,44 @@ _WARN_EVERY = 1000
 
 def _loud(count: int) -> bool:
     return count <= _WARN_FIRST or count % _WARN_EVERY == 0
+
+
+EarlyRefusal = Callable[[bytes | str], str | None]
+"""Sees a raw frame; returns why its message is refused before decoding, or None."""
+
+
+def tag_refuser(
+    serializer: MessageSerializer, type_refusal: Callable[[type], str | None]
+) -> EarlyRefusal | None:
+    """An :data:`EarlyRefusal` for the JSON serializer (None for any other serializer).
+
+    Anything it cannot judge (not JSON, no tag, an unknown tag, over the size limit) is
+    left to the decoder, which reports it as it always does.
+    """
+    if not isinstance(serializer, JSONMessageSerializer):
+        return None
+    registry, max_size = serializer.registry, serializer.max_size
+    verdicts: dict[str, str | None] = {}  # known wire names only: bounded by the registry
+
+    def refuse(data: bytes | str) -> str | None:
+        if len(data) > max_size:
+            return None
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        tag = obj.get("__type__") if obj.__class__ is dict else None
+        if tag.__class__ is not str:
+            return None
+        if tag in verdicts:
+            return verdicts[tag]
+        cls = registry.class_of(tag)
+        if cls is None:
+            return None
+        verdict = verdicts[tag] = type_refusal(cls)
+        return verdict
+
+    return refuse
 
 
 @attrs.define
@@ -81,6 +125,7 @@ class ProxyLink:
             (a str) refuses it.
         deliver: puts a message on the bus (``bus.send``).
         stats: counters to update (shared by the worker's connections).
+        refuse_early: refuses a raw frame by its type before it is decoded (optional).
     """
 
     def __init__(
@@ -92,6 +137,7 @@ class ProxyLink:
         admit: Callable[[BusMessage], str | None],
         deliver: Callable[[BusMessage], None],
         stats: ProxyStats,
+        refuse_early: EarlyRefusal | None = None,
     ) -> None:
         self.sock = sock
         self._owner = owner
@@ -99,6 +145,7 @@ class ProxyLink:
         self._admit = admit
         self._deliver = deliver
         self.stats = stats
+        self._refuse_early = refuse_early
         self._scope: trio.CancelScope | None = None
         self._lost: ConnectionClosed | None = None
 
@@ -157,6 +204,11 @@ class ProxyLink:
         return self._lost
 
     def _handle(self, data: bytes | str) -> None:
+        if self._refuse_early is not None:
+            refusal = self._refuse_early(data)
+            if refusal is not None:
+                self._refused(refusal, data[:120])
+                return
         try:
             message = decode_frame(self._serializer, data)
         except Exception as exc:
@@ -173,17 +225,16 @@ class ProxyLink:
             return
         refusal = self._admit(message)
         if refusal is not None:
-            stats = self.stats
-            stats.dropped += 1
-            count = stats.refusals[refusal] = stats.refusals.get(refusal, 0) + 1
-            if _loud(count):
-                logger.warning(
-                    "proxy %r: refused inbound %s: %s (%d so far)",
-                    self._owner,
-                    message,
-                    refusal,
-                    count,
-                )
+            self._refused(refusal, message)
             return
         self.stats.delivered += 1
         self._deliver(message)
+
+    def _refused(self, refusal: str, what: object) -> None:
+        stats = self.stats
+        stats.dropped += 1
+        count = stats.refusals[refusal] = stats.refusals.get(refusal, 0) + 1
+        if _loud(count):
+            logger.warning(
+                "proxy %r: refused inbound %s: %s (%d so far)", self._owner, what, refusal, count
+            )

@@ -162,6 +162,22 @@ class ProxyPolicy:
         """Pipecat 1.14's reach: every type crosses (registry snapshots still bounded)."""
         return cls(allow=(m.BusMessage,), registry=RegistryLimits(), control_frames=True)
 
+    def type_refusal(self, cls: type) -> Refusal | None:
+        """The refusal every message of class ``cls`` gets whatever its content, or None.
+
+        Lets a proxy refuse a message from its type tag alone, before building it (a
+        flood of huge registry snapshots then costs a JSON parse, not millions of objects).
+        """
+        if issubclass(cls, m.BusLocalMessage):
+            return Refusal.LOCAL
+        if issubclass(cls, m.BusWorkerRegistryMessage):
+            return None if self.registry is not None else Refusal.REGISTRY
+        if issubclass(cls, JOB_MESSAGES) or (self.allow and issubclass(cls, self.allow)):
+            return None
+        if issubclass(cls, CONTROL_MESSAGES):
+            return Refusal.CONTROL
+        return None if issubclass(cls, m.BusDataMessage) else Refusal.SYSTEM
+
     def refusal(self, message: m.BusMessage) -> Refusal | None:
         """None if the type of ``message`` may cross, else why not. Names are not checked
         here (see ``workers.proxy.rules``); registry limits are the budget's."""

@@ -13,7 +13,7 @@ from trio_pipe.bus.messages import BusMessage
 from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
 from trio_pipe.tracked import track
 from trio_pipe.workers.base import BaseWorker
-from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats
+from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats, tag_refuser
 from trio_pipe.workers.proxy.policy import ProxyPolicy, RegistryBudget
 from trio_pipe.workers.proxy.rules import ClientRules, ServerRules
 from trio_pipe.ws.base import MessageSocket
@@ -41,6 +41,7 @@ class ProxyWorkerBase(BaseWorker):
         self._link: ProxyLink | None = None
         self._budget: RegistryBudget | None = None
         self._stopping = False
+        self._refuse_early = tag_refuser(self._serializer, rules.type_refusal)
         # Woken only for what it forwards or what BaseWorker handles.
         self.bus_prefilter = self._wanted
 
@@ -67,6 +68,7 @@ class ProxyWorkerBase(BaseWorker):
             admit=lambda message: rules.admit(message, budget),
             deliver=self._deliver,
             stats=self.stats,
+            refuse_early=self._refuse_early,
         )
 
     def _deliver(self, message: BusMessage) -> None:

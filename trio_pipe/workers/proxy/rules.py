@@ -91,6 +91,13 @@ class ClientRules:
         """The message as sent (the client sends messages as they are)."""
         return message
 
+    def type_refusal(self, cls: type) -> Refusal | None:
+        """The policy's refusal by type alone; registry snapshots are always let through
+        to :meth:`admit`, which trims them."""
+        if issubclass(cls, BusWorkerRegistryMessage) and not issubclass(cls, BusLocalMessage):
+            return None
+        return self.policy.type_refusal(cls)
+
     def new_budget(self) -> RegistryBudget:
         """A fresh registry allowance, for one connection."""
         return RegistryBudget(self.policy.registry or _CLIENT_REGISTRY)
@@ -163,6 +170,10 @@ class ServerRules:
         wire = copy.copy(message)  # in-process subscribers share the original
         wire.target = self.remote_worker_name
         return wire
+
+    def type_refusal(self, cls: type) -> Refusal | None:
+        """The policy's refusal by type alone (see ``ProxyPolicy.type_refusal``)."""
+        return self.policy.type_refusal(cls)
 
     def new_budget(self) -> RegistryBudget | None:
         """A fresh registry allowance for one connection (None: snapshots refused)."""
