@@ -35,7 +35,7 @@ import orjson
 import trio
 
 from trio_pipe.bus.messages import BusMessage
-from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
+from trio_pipe.serializers import JSONMessageSerializer, MessageSerializer
 from trio_pipe.workers.proxy.rules import decode_frame
 from trio_pipe.ws.base import ConnectionClosed, MessageSocket
 

@@ -10,7 +10,7 @@ Subclasses hook :meth:`_sent`, :meth:`_not_sent` and :meth:`_deliver`.
 from __future__ import annotations
 
 from trio_pipe.bus.messages import BusMessage
-from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
+from trio_pipe.serializers import JSONMessageSerializer, MessageSerializer
 from trio_pipe.tracked import track
 from trio_pipe.workers.base import BaseWorker
 from trio_pipe.workers.proxy.link import ProxyLink, ProxyStats, tag_refuser

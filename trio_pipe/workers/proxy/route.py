@@ -28,7 +28,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from trio_pipe.bus.messages import BusMessage
-from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.serializers import MessageSerializer
 from trio_pipe.workers.proxy.handshake import Authorize, accept_proxy_websocket
 from trio_pipe.workers.proxy.policy import ProxyPolicy
 from trio_pipe.workers.proxy.websocket import WebSocketProxyServer

@@ -42,7 +42,7 @@ import copy
 import attrs
 
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusWorkerRegistryMessage
-from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.serializers import MessageSerializer
 from trio_pipe.workers.proxy.policy import (
     ProxyPolicy,
     Refusal,

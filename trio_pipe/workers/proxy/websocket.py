@@ -52,7 +52,7 @@ from trio_pipe.bus.messages import (
     WorkerReadyData,
     WorkerRegistryEntry,
 )
-from trio_pipe.serializers.messages import MessageSerializer
+from trio_pipe.serializers import MessageSerializer
 from trio_pipe.workers.proxy.forwarded import ForwardedJobs, error_answer
 from trio_pipe.workers.proxy.policy import ProxyPolicy
 from trio_pipe.workers.proxy.proxy_worker import ProxyWorkerBase
