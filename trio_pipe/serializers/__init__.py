@@ -1,4 +1,10 @@
-"""Serializers: frames to and from transport payloads (``frames``), bus messages (``messages``).
+"""Serializers: frames to and from transport payloads, bus messages to and from JSON.
+
+Frames: ``base_serializer`` (the interface), ``protobuf``, ``raw``, ``twilio`` (``frames``
+re-exports them). Bus messages, in the order they build on each other: ``values`` (value
+codecs) -> ``codegen`` (generated per-class hooks) -> ``codec`` -> ``wire_names`` (the
+closed table of wire names) -> ``json_serializer``. ``messages`` and ``registry`` are the
+old module names, kept as re-exports.
 
 The bus message side is exported here: :class:`JSONMessageSerializer` (Pipecat 1.14's JSON
 bus format), its closed registry of wire names (:func:`register`) and its typed errors.
@@ -17,12 +23,12 @@ from trio_pipe.serializers.errors import (
     UnknownMessageTypeError,
     WrongFieldTypeError,
 )
-from trio_pipe.serializers.messages import (
+from trio_pipe.serializers.json_serializer import (
     DEFAULT_MAX_SIZE,
     JSONMessageSerializer,
     MessageSerializer,
 )
-from trio_pipe.serializers.registry import (
+from trio_pipe.serializers.wire_names import (
     WireRegistry,
     _load_builtin_extensions,
     default_registry,

@@ -1,28 +1,172 @@
-"""Field types of attrs classes and the value converters the generated hooks call.
+"""Value codecs: the first layer of the JSON bus serializer (nothing in it is generated).
 
-:mod:`trio_pipe.serializers._codegen` inlines the checks for scalar fields; everything
-else (enums, bytes, containers, nested registered classes) goes through a converter made
-here once per field when a hook is generated.
+How one JSON value is checked and converted: floats as Python's ``json`` writes them
+(:class:`ReprFloat`, :class:`NonFiniteFloat`), strict base64, the 64-bit guard for
+integers orjson turned into floats, the field types of attrs classes and the converter
+made once per non-scalar field. :mod:`trio_pipe.serializers.codegen` inlines these into
+the generated hooks, and :mod:`trio_pipe.serializers.codec` walks open values with them.
+
+The package reads in one direction: ``values`` -> ``codegen`` -> ``codec`` ->
+``wire_names`` -> ``json_serializer``. The two protocols below are all that a lower
+layer knows of the higher ones, so none of them imports back.
+
+Errors carry a path that each level prepends on the way up, so the happy path pays nothing.
+``budget`` counts how many more levels of JSON nesting a decoder may enter.
 """
 
 from __future__ import annotations
 
+import binascii
+import contextvars
 import enum
 import types
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from trio_pipe.serializers._hooks import Decoder, Encoder, dec_bytes, enc_float, wrong_type
 from trio_pipe.serializers.errors import (
+    InvalidBase64Error,
+    MessageDecodeError,
     MessageEncodeError,
     MessageNestingError,
     UnknownEnumMemberError,
     WrongFieldTypeError,
 )
 
-if TYPE_CHECKING:
-    from trio_pipe.serializers._hooks import Codec
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any, int], Any]
+
+_b64encode = binascii.b2a_base64
+_b64decode = binascii.a2b_base64
+
+
+class WireNames(Protocol):
+    """What the value codecs and the code generator ask of a wire-name table
+    (:class:`~trio_pipe.serializers.wire_names.WireRegistry` is one)."""
+
+    converter: Any
+
+    def wire_name_of(self, cls: type) -> str | None: ...
+
+    def class_of(self, wire_name: str) -> type | None: ...
+
+    def excluded_fields(self, cls: type) -> frozenset[str]: ...
+
+
+class Walkers(Protocol):
+    """The generic value walkers a generated hook calls for open values
+    (:class:`~trio_pipe.serializers.codec.Codec` provides them)."""
+
+    registry: WireNames
+    enc_value: Encoder
+    enc_dict: Encoder
+    enc_list: Encoder
+    dec_value: Decoder
+    dec_tagged: Decoder
+    dec_mapping: Decoder
+    dec_list: Decoder
+
+
+#: How many levels of JSON nesting a message may use by default (the message object is 1).
+DEFAULT_MAX_DEPTH = 64
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any, int], Any]
+
+_b64encode = binascii.b2a_base64
+_b64decode = binascii.a2b_base64
+
+
+class ReprFloat(float):
+    """A float that orjson must write the way ``json`` (and so Pipecat) does.
+
+    orjson and ``float.__repr__`` agree on every finite float except those below 1e-4 in
+    magnitude (``0.00001`` against ``1e-05``); those are wrapped in this class, which
+    orjson hands to the serializer's ``default`` hook. ``json`` writes it like any float.
+    """
+
+    __slots__ = ()
+
+
+class NonFiniteFloat(float):
+    """NaN or an infinity that a lenient serializer writes as ``json.dumps`` does
+    (``NaN``, ``Infinity``, ``-Infinity``: not JSON, but what Pipecat writes and reads)."""
+
+    __slots__ = ()
+
+    def literal(self) -> bytes:
+        """The token ``json.dumps`` writes for this value."""
+        if self != self:
+            return b"NaN"
+        return b"Infinity" if self > 0 else b"-Infinity"
+
+
+#: Set (only for one encode) by a serializer configured with ``allow_nan``.
+allow_non_finite: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trio_pipe_allow_non_finite", default=False
+)
+
+
+class NonFiniteFloatError(MessageEncodeError):
+    """A NaN or infinity, which strict JSON cannot carry (see ``allow_nan``)."""
+
+
+#: orjson turns integers it cannot hold (beyond 64 bits) into floats, all at least this big.
+INT64_LIMIT = 9.223372036854775807e18
+
+#: Set while a message parsed by Python's ``json`` is decoded: its big floats are floats.
+exact_numbers: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trio_pipe_exact_numbers", default=False
+)
+
+
+class MaybeLossyNumber(MessageDecodeError):
+    """Internal: a float so big that orjson may have made it from an exact integer; the
+    serializer parses the message again with Python's ``json`` (never escapes it)."""
+
+
+def check_big_float(v: float) -> None:
+    """Raise :class:`MaybeLossyNumber` for a float orjson may have made from a big int."""
+    if (v >= INT64_LIMIT or v <= -INT64_LIMIT) and not exact_numbers.get():
+        raise MaybeLossyNumber("a number beyond 64 bits")
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def wrong_type(value: Any, expected: str, field: str | None = None) -> WrongFieldTypeError:
+    """The error for a value of the wrong JSON type (at ``field``, when given)."""
+    return WrongFieldTypeError(
+        f"expected {expected}, got {_type_name(value)}", [field] if field else None
+    )
+
+
+def enc_float(v: float) -> float:
+    """Check a float for the wire: finite, and formatted as ``json`` would."""
+    if v - v != 0.0:
+        if allow_non_finite.get():
+            return NonFiniteFloat(v)
+        raise NonFiniteFloatError(
+            f"non-finite float {v!r} is not valid JSON (allow_nan=True writes it as Pipecat does)"
+        )
+    if -1e-4 < v < 1e-4 and v != 0.0:
+        return ReprFloat(v)
+    return v
+
+
+def dec_bytes(data: Any) -> bytes:
+    """Strict base64 (standard alphabet, padded, nothing else) to bytes."""
+    if data.__class__ is not str:
+        raise wrong_type(data, "a base64 string")
+    try:
+        return _b64decode(data, strict_mode=True)
+    except ValueError as exc:
+        raise InvalidBase64Error(f"invalid base64: {exc}") from None
 
 
 # --- field types -------------------------------------------------------------------------
@@ -121,7 +265,7 @@ def enum_encoder(tp: type[enum.Enum], wire: str | None, field: str) -> Encoder:
 # --- decoding ------------------------------------------------------------------------
 
 
-def value_decoder(codec: Codec, tp: Any) -> Decoder:
+def value_decoder(codec: Walkers, tp: Any) -> Decoder:
     """A checker/converter for a field value of declared (non-scalar) type ``tp``."""
     dec_value, dec_tagged = codec.dec_value, codec.dec_tagged
     dec_mapping, dec_list = codec.dec_mapping, codec.dec_list

@@ -1,9 +1,10 @@
-"""The JSON value walkers and the per-registry hook table (:class:`Codec`).
+"""The codec: generic JSON value walkers and the per-registry table of generated hooks.
 
-A :class:`Codec` belongs to one :class:`~trio_pipe.serializers.registry.WireRegistry`. It
+A :class:`Codec` belongs to one :class:`~trio_pipe.serializers.wire_names.WireRegistry`. It
 holds the generic walkers for values of open types (``Any``, ``dict``, ``list``) and the
-table of per-class hooks, which :mod:`trio_pipe.serializers._codegen` generates from the
-attrs classes and the registry's ``cattrs.Converter`` caches.
+table of per-class hooks, which :mod:`trio_pipe.serializers.codegen` generates from the
+attrs classes and the registry's ``cattrs.Converter`` caches. It sits above the value
+codecs and the code generator and below the wire-name table that owns it.
 
 Errors carry a path that each level prepends on the way up, so the happy path pays nothing.
 ``budget`` counts how many more levels of JSON nesting a decoder may enter.
@@ -11,137 +12,37 @@ Errors carry a path that each level prepends on the way up, so the happy path pa
 
 from __future__ import annotations
 
-import binascii
-import contextvars
 import enum
-import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from trio_pipe.bus.messages import BusLocalMessage
+from trio_pipe.serializers import codegen
 from trio_pipe.serializers.errors import (
-    InvalidBase64Error,
     MessageDecodeError,
     MessageEncodeError,
     MessageNestingError,
     UnknownEnumMemberError,
     UnknownMessageTypeError,
-    WrongFieldTypeError,
 )
-
-if TYPE_CHECKING:
-    from trio_pipe.serializers.registry import WireRegistry
-
-logger = logging.getLogger(__name__)
-
-#: How many levels of JSON nesting a message may use by default (the message object is 1).
-DEFAULT_MAX_DEPTH = 64
-
-Encoder = Callable[[Any], Any]
-Decoder = Callable[[Any, int], Any]
-
-_b64encode = binascii.b2a_base64
-_b64decode = binascii.a2b_base64
-
-
-class ReprFloat(float):
-    """A float that orjson must write the way ``json`` (and so Pipecat) does.
-
-    orjson and ``float.__repr__`` agree on every finite float except those below 1e-4 in
-    magnitude (``0.00001`` against ``1e-05``); those are wrapped in this class, which
-    orjson hands to the serializer's ``default`` hook. ``json`` writes it like any float.
-    """
-
-    __slots__ = ()
-
-
-class NonFiniteFloat(float):
-    """NaN or an infinity that a lenient serializer writes as ``json.dumps`` does
-    (``NaN``, ``Infinity``, ``-Infinity``: not JSON, but what Pipecat writes and reads)."""
-
-    __slots__ = ()
-
-    def literal(self) -> bytes:
-        """The token ``json.dumps`` writes for this value."""
-        if self != self:
-            return b"NaN"
-        return b"Infinity" if self > 0 else b"-Infinity"
-
-
-#: Set (only for one encode) by a serializer configured with ``allow_nan``.
-allow_non_finite: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "trio_pipe_allow_non_finite", default=False
+from trio_pipe.serializers.values import (
+    INT64_LIMIT,
+    Decoder,
+    Encoder,
+    WireNames,
+    _b64encode,
+    check_big_float,
+    dec_bytes,
+    enc_float,
+    wrong_type,
 )
-
-
-class NonFiniteFloatError(MessageEncodeError):
-    """A NaN or infinity, which strict JSON cannot carry (see ``allow_nan``)."""
-
-
-#: orjson turns integers it cannot hold (beyond 64 bits) into floats, all at least this big.
-INT64_LIMIT = 9.223372036854775807e18
-
-#: Set while a message parsed by Python's ``json`` is decoded: its big floats are floats.
-exact_numbers: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "trio_pipe_exact_numbers", default=False
-)
-
-
-class MaybeLossyNumber(MessageDecodeError):
-    """Internal: a float so big that orjson may have made it from an exact integer; the
-    serializer parses the message again with Python's ``json`` (never escapes it)."""
-
-
-def check_big_float(v: float) -> None:
-    """Raise :class:`MaybeLossyNumber` for a float orjson may have made from a big int."""
-    if (v >= INT64_LIMIT or v <= -INT64_LIMIT) and not exact_numbers.get():
-        raise MaybeLossyNumber("a number beyond 64 bits")
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def wrong_type(value: Any, expected: str, field: str | None = None) -> WrongFieldTypeError:
-    """The error for a value of the wrong JSON type (at ``field``, when given)."""
-    return WrongFieldTypeError(
-        f"expected {expected}, got {_type_name(value)}", [field] if field else None
-    )
-
-
-def enc_float(v: float) -> float:
-    """Check a float for the wire: finite, and formatted as ``json`` would."""
-    if v - v != 0.0:
-        if allow_non_finite.get():
-            return NonFiniteFloat(v)
-        raise NonFiniteFloatError(
-            f"non-finite float {v!r} is not valid JSON (allow_nan=True writes it as Pipecat does)"
-        )
-    if -1e-4 < v < 1e-4 and v != 0.0:
-        return ReprFloat(v)
-    return v
-
-
-def dec_bytes(data: Any) -> bytes:
-    """Strict base64 (standard alphabet, padded, nothing else) to bytes."""
-    if data.__class__ is not str:
-        raise wrong_type(data, "a base64 string")
-    try:
-        return _b64decode(data, strict_mode=True)
-    except ValueError as exc:
-        raise InvalidBase64Error(f"invalid base64: {exc}") from None
 
 
 class Codec:
     """Per-registry generated hooks and the generic value walkers they call."""
 
-    def __init__(self, registry: WireRegistry) -> None:
+    def __init__(self, registry: WireNames) -> None:
         self.registry = registry
         self.encoders: dict[type, Encoder] = {}
         self.decoders: dict[str, Decoder] = {}
@@ -373,12 +274,8 @@ class Codec:
 
     def make_encoder(self, cls: type) -> Encoder:
         """Generate the encoder of attrs class ``cls`` (a cattrs unstructure hook)."""
-        from trio_pipe.serializers._codegen import make_encoder
-
-        return make_encoder(self, cls)
+        return codegen.make_encoder(self, cls)
 
     def make_decoder(self, cls: type) -> Decoder:
         """Generate the decoder of attrs class ``cls`` (behind its cattrs structure hook)."""
-        from trio_pipe.serializers._codegen import make_decoder
-
-        return make_decoder(self, cls)
+        return codegen.make_decoder(self, cls)

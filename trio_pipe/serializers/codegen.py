@@ -1,4 +1,4 @@
-"""Generate each registered attrs class's encoder and decoder (its cattrs hooks).
+"""Code generation: each registered attrs class's encoder and decoder (its cattrs hooks).
 
 From ``attrs.fields(cls)`` and the resolved field types this writes two straight-line
 Python functions per class, the way attrs and cattrs generate theirs:
@@ -23,22 +23,13 @@ import enum
 import logging
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from trio_pipe.bus.messages import BusMessage
 from trio_pipe.frames import Frame
 from trio_pipe.ids import next_id, next_name
-from trio_pipe.serializers._hooks import Decoder, Encoder, _b64encode, wrong_type
-from trio_pipe.serializers._types import (
-    enc_scalar,
-    enc_typed,
-    enum_encoder,
-    field_types,
-    optional_inner,
-    value_decoder,
-)
 from trio_pipe.serializers.errors import (
     MessageDecodeError,
     MessageEncodeError,
@@ -46,9 +37,19 @@ from trio_pipe.serializers.errors import (
     MissingFieldError,
     WrongFieldTypeError,
 )
-
-if TYPE_CHECKING:
-    from trio_pipe.serializers._hooks import Codec
+from trio_pipe.serializers.values import (
+    Decoder,
+    Encoder,
+    Walkers,
+    _b64encode,
+    enc_scalar,
+    enc_typed,
+    enum_encoder,
+    field_types,
+    optional_inner,
+    value_decoder,
+    wrong_type,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ _MISSING = object()
 _SCALARS = (str, int, bool, float)
 
 
-def _fields(codec: Codec, cls: type) -> list[tuple[attrs.Attribute, Any, bool]]:
+def _fields(codec: Walkers, cls: type) -> list[tuple[attrs.Attribute, Any, bool]]:
     exclude = codec.registry.excluded_fields(cls)
     hints = field_types(cls)
     out = []
@@ -96,7 +97,7 @@ _ENC_CHECK = {
 }
 
 
-def make_encoder(codec: Codec, cls: type) -> Encoder:
+def make_encoder(codec: Walkers, cls: type) -> Encoder:
     """Generate the encoder of registered attrs class ``cls``."""
     wire = codec.registry.wire_name_of(cls)
     ns: dict[str, Any] = {
@@ -191,7 +192,7 @@ _DEC_CHECK = {
 }
 
 
-def make_decoder(codec: Codec, cls: type) -> Decoder:
+def make_decoder(codec: Walkers, cls: type) -> Decoder:
     """Generate the decoder of registered attrs class ``cls``."""
     mode, mixin, computed = _construction(cls)
     frozen = cls.__setattr__ is not object.__setattr__
@@ -244,7 +245,7 @@ def make_decoder(codec: Codec, cls: type) -> Decoder:
 
 
 def _decode_field(
-    codec: Codec,
+    codec: Walkers,
     src: _Source,
     ns: dict[str, Any],
     cls: type,
@@ -295,7 +296,7 @@ def _decode_field(
             src(2, *lines)
 
 
-def _check_lines(codec: Codec, ns: dict[str, Any], name: str, var: str, tp: Any) -> list[str]:
+def _check_lines(codec: Walkers, ns: dict[str, Any], name: str, var: str, tp: Any) -> list[str]:
     if tp in _DEC_CHECK:
         cond, what = _DEC_CHECK[tp]
         return [f"if {cond.format(v=var)}:", f"    raise _wrong({var}, {what!r}, {name!r})"]
