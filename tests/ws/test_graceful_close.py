@@ -107,7 +107,7 @@ async def _burst(sender: BaseWorker, target: str, run: int) -> None:
 
 
 async def _connect(
-    host: Host, nursery: trio.Nursery
+    host: Host, nursery: trio.Nursery, backend: str
 ) -> tuple[WorkerRunner, Counter, WebSocketProxyClient]:
     voice = Counter("voice")
     proxy = WebSocketProxyClient(
@@ -116,6 +116,7 @@ async def _connect(
         remote_worker_name="worker",
         local_worker_name="voice",
         close_timeout=CLOSE_TIMEOUT,
+        socket_backend=backend,
     )
     runner = WorkerRunner(name="runner-a", handle_sigint=False)
     await runner.add_workers(voice, proxy)
@@ -125,11 +126,11 @@ async def _connect(
     return runner, voice, proxy
 
 
-async def _client_stops(host: Host, run: int) -> int:
+async def _client_stops(host: Host, run: int, backend: str) -> int:
     """One connection: the client sends ``MESSAGES``, then stops; what the host counted."""
     before = host.worker.count
     async with trio.open_nursery() as inner:
-        runner, voice, proxy = await _connect(host, inner)
+        runner, voice, proxy = await _connect(host, inner, backend)
         await _burst(voice, "worker", run)
         await _until(lambda: proxy.stats.sent == MESSAGES)
         await proxy.stop()  # the graceful end
@@ -142,11 +143,11 @@ async def _client_stops(host: Host, run: int) -> int:
     return host.worker.count - before
 
 
-async def _server_stops(host: Host, run: int) -> int:
+async def _server_stops(host: Host, run: int, backend: str) -> int:
     """One connection: the host sends ``MESSAGES``, then its proxy stops; what the client
     counted."""
     async with trio.open_nursery() as inner:
-        runner, voice, proxy = await _connect(host, inner)
+        runner, voice, proxy = await _connect(host, inner, backend)
         await _until(lambda: len(host.proxies) == run + 1)
         server_proxy = host.proxies[-1]
         await _burst(host.worker, server_proxy.peer_bus_name, run)
@@ -159,11 +160,21 @@ async def _server_stops(host: Host, run: int) -> int:
     return voice.count
 
 
-@pytest.mark.parametrize("stopping", ["client", "server"])
-async def test_a_graceful_stop_delivers_every_message_on_hypercorn(nursery, stopping):
+@pytest.mark.parametrize(
+    ("stopping", "backend", "runs"),
+    [
+        ("client", "wsproto", RUNS),
+        ("server", "wsproto", RUNS),
+        ("client", "trio-websocket", max(1, RUNS // 4)),  # the client's other backend
+        ("server", "trio-websocket", max(1, RUNS // 4)),
+    ],
+)
+async def test_a_graceful_stop_delivers_every_message_on_hypercorn(
+    nursery, stopping, backend, runs
+):
     host = Host()
     await host.start(nursery)
     one_run = _client_stops if stopping == "client" else _server_stops
-    for run in range(RUNS):
+    for run in range(runs):
         with trio.fail_after(LIMIT):
-            assert await one_run(host, run) == MESSAGES, f"run {run}"
+            assert await one_run(host, run, backend) == MESSAGES, f"run {run}"
