@@ -460,6 +460,8 @@ class WebSocketProxyServer(ProxyWorkerBase):
         The close code is 1001 (going away): this side is shutting down, not ending the
         conversation, so a client with a reconnect policy tries again (it does not after
         1000). When the client left first, the socket is already closed and nothing is sent.
+        Otherwise it is the closing handshake: what the client still sends is delivered
+        until its close frame (at most ``close_timeout``), so a graceful stop loses nothing.
         """
         self._stopping = True
         if self._owns_socket:
