@@ -77,15 +77,31 @@ async def test_opting_out_keeps_the_session_until_the_app_ends_it(nursery):
         await sessions[0].finished.wait()
 
 
-async def _keep_sending(sock, stop: trio.Event) -> None:
-    """What a talking client does: send until the connection closes."""
+async def _talk_and_listen(sock) -> tuple[list[int], ConnectionClosed]:
+    """Send all the time (a peer still talking) while reading the other side's numbered
+    messages until the connection closes; the numbers and how it closed."""
     payload = PB.encode(TextFrame("x" * 200))
-    try:
-        while not stop.is_set():
-            await sock.send(payload)
-            await trio.lowlevel.checkpoint()
-    except ConnectionClosed:
-        pass
+    numbers: list[int] = []
+
+    async def talk() -> None:
+        try:
+            while True:
+                await sock.send(payload)
+                await trio.lowlevel.checkpoint()
+        except ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(talk)
+        try:
+            while True:
+                frame = PB.decode(await sock.receive())
+                if isinstance(frame, InputTransportMessageFrame):
+                    numbers.append(frame.message["n"])
+        except ConnectionClosed as exc:
+            closed = exc
+        nursery.cancel_scope.cancel()
+    return numbers, closed
 
 
 async def test_a_server_session_that_ends_delivers_everything_it_sent(nursery):
@@ -103,19 +119,9 @@ async def test_a_server_session_that_ends_delivers_everything_it_sent(nursery):
 
     url, _ = await _serve(nursery, make)
     for _ in range(5):
-        got: list[int] = []
         with trio.fail_after(LIMIT):
-            async with open_client_socket(url) as sock, trio.open_nursery() as inner:
-                stop = trio.Event()
-                inner.start_soon(_keep_sending, sock, stop)
-                try:
-                    while True:
-                        frame = PB.decode(await sock.receive())
-                        if isinstance(frame, InputTransportMessageFrame):
-                            got.append(frame.message["n"])
-                except ConnectionClosed as exc:
-                    closed = exc
-                stop.set()
+            async with open_client_socket(url) as sock:
+                got, closed = await _talk_and_listen(sock)
         assert got == list(range(MESSAGES))
         assert closed.code == 1000
 
@@ -126,19 +132,9 @@ async def test_a_client_session_that_ends_delivers_everything_it_sent(nursery):
     async def endpoint(websocket: WebSocket) -> None:
         """A server that talks all the time and counts the client's messages."""
         await websocket.accept()
-        count = 0
-        async with asgi_socket(websocket) as sock, trio.open_nursery() as inner:
-            stop = trio.Event()
-            inner.start_soon(_keep_sending, sock, stop)
-            try:
-                while True:
-                    frame = PB.decode(await sock.receive())
-                    if isinstance(frame, InputTransportMessageFrame):
-                        count += 1
-            except ConnectionClosed:
-                pass
-            stop.set()
-        counts.append(count)
+        async with asgi_socket(websocket) as sock:
+            got, _ = await _talk_and_listen(sock)
+        counts.append(len(got))
 
     served = await nursery.start(serve_asgi, Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
     for run in range(5):
