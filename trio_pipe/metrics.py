@@ -55,6 +55,7 @@ from prometheus_client.core import (
 )
 
 from trio_pipe.bus.messages import BusJobRequestMessage, BusJobResponseMessage, BusMessage
+from trio_pipe.session_watch import SessionCounters, watch_sessions
 from trio_pipe.tracked import set_tracker
 from trio_pipe.transports.pacing import Pacer
 
@@ -94,30 +95,6 @@ class Buckets:
             running += n
             out.append(("+Inf" if bound == math.inf else repr(bound), running))
         return out
-
-
-class SessionCounters:
-    """WebSocket sessions seen by :meth:`Metrics.asgi`."""
-
-    def __init__(self) -> None:
-        self.opened = 0
-        self.ended: dict[str, int] = defaultdict(int)
-        self.messages_in = 0
-        self.messages_out = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
-
-    @property
-    def open(self) -> int:
-        """Sessions accepted and not ended."""
-        return self.opened - sum(self.ended.values())
-
-
-def _size(message: MutableMapping[str, Any]) -> int:
-    data = message.get("bytes")
-    if data is not None:
-        return len(data)
-    return len(message.get("text") or "")
 
 
 class _Tracked:
@@ -249,53 +226,9 @@ class Metrics:
         bus.subscribe(tap)
 
     def asgi(self, app: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        """``app`` with its WebSocket sessions counted (other scopes pass through)."""
-        counters = self.sessions
-
-        async def counted(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "websocket":
-                await app(scope, receive, send)
-                return
-            accepted = False
-            reason: str | None = None
-
-            async def counted_receive() -> MutableMapping[str, Any]:
-                nonlocal reason
-                event = await receive()
-                kind = event["type"]
-                if kind == "websocket.receive":
-                    counters.messages_in += 1
-                    counters.bytes_in += _size(event)
-                elif kind == "websocket.disconnect" and reason is None:
-                    reason = "client closed"
-                return event
-
-            async def counted_send(message: MutableMapping[str, Any]) -> None:
-                nonlocal accepted, reason
-                kind = message["type"]
-                if kind == "websocket.send":
-                    counters.messages_out += 1
-                    counters.bytes_out += _size(message)
-                elif kind == "websocket.accept":
-                    accepted = True
-                    counters.opened += 1
-                elif kind == "websocket.close" and reason is None:
-                    reason = "server closed"
-                await send(message)
-
-            try:
-                await app(scope, counted_receive, counted_send)
-            except trio.Cancelled:
-                reason = reason or "server stopped"
-                raise
-            except BaseException:
-                reason = reason or "error"
-                raise
-            finally:
-                if accepted:
-                    counters.ended[reason or "server closed"] += 1
-
-        return counted
+        """``app`` with its WebSocket sessions and their traffic counted (other scopes
+        pass through; see :func:`trio_pipe.session_watch.watch_sessions`)."""
+        return watch_sessions(app, self.sessions, self.sessions)
 
     # --- output ------------------------------------------------------------------------------
 

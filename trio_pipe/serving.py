@@ -20,7 +20,9 @@ Error handling
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -74,6 +76,7 @@ async def serve_asgi(
     reuse_port: bool = False,
     metrics: Metrics | None = None,
     metrics_port: int | None = None,
+    sock: socket.socket | None = None,
     task_status: trio.TaskStatus[ServedApp] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``host:port`` (port 0: a free one) until cancelled.
@@ -84,7 +87,8 @@ async def serve_asgi(
     :class:`TCPKeepalive`); ``reuse_port``: let other processes bind the same port.
     ``metrics``: count ``app``'s sessions there (:class:`trio_pipe.metrics.Metrics`);
     ``metrics_port``: also serve ``/metrics`` on that port of ``host`` (0: a free one;
-    a new ``Metrics`` unless given).
+    a new ``Metrics`` unless given). ``sock``: serve on this listening socket (shared
+    by several processes) instead of binding ``host:port``; it stays open.
     """
     if metrics_port is not None and metrics is None:
         from trio_pipe.metrics import Metrics
@@ -92,10 +96,16 @@ async def serve_asgi(
         metrics = Metrics()
     if metrics is not None:
         app = metrics.asgi(app)
-    config = config or hypercorn.config.Config()
-    sock = listening_socket(
-        host, port, keepalive=tcp_keepalive, reuse_port=reuse_port, backlog=config.backlog
-    )
+    if config is None:
+        config = hypercorn.config.Config()
+        # Through the logging setup of the application (its levels and handlers): with
+        # its own stderr handler as well, Hypercorn's lines would show twice.
+        config.errorlog = logging.getLogger("hypercorn.error")
+    owned = sock is None
+    if sock is None:
+        sock = listening_socket(
+            host, port, keepalive=tcp_keepalive, reuse_port=reuse_port, backlog=config.backlog
+        )
     # Hypercorn wraps (and closes) its own descriptor; ours is closed when serving ends.
     config.bind = [f"fd://{os.dup(sock.fileno())}"]
     started = False
@@ -121,7 +131,8 @@ async def serve_asgi(
             raise bind_error from None
         raise
     finally:
-        sock.close()
+        if owned:
+            sock.close()
 
 
 def _only_os_error(group: BaseExceptionGroup) -> OSError | None:

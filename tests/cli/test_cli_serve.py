@@ -12,6 +12,7 @@ import pytest
 import trio
 
 SERVE = [sys.executable, "-m", "trio_pipe", "serve"]
+RAW_ECHO = ["--port", "0", "--protocol", "raw", "--echo", "plain", "--in-rate", "24000"]
 CALL = [sys.executable, "-m", "trio_pipe", "call"]
 
 
@@ -62,3 +63,84 @@ def test_port_in_use_is_one_line_error() -> None:
         )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("trio-pipe serve: cannot listen on")
+
+
+async def _one_echo(url: str) -> None:
+    from trio_websocket import open_websocket_url
+
+    async with open_websocket_url(url) as ws:
+        await ws.send_message(b"\x00\x01" * 960)  # 40 ms at 24 kHz: one output chunk back
+        await ws.get_message()
+
+
+async def test_workers_share_one_port_and_log_sessions() -> None:
+    server = await trio.lowlevel.open_process(
+        [*SERVE, *RAW_ECHO, "--workers", "2", "--log-level", "INFO"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    log = b""
+    try:
+        url = await read_line(server.stdout)
+        assert url.startswith("ws://127.0.0.1:")
+        with trio.fail_after(60):
+            for _ in range(16):  # the kernel spreads connections by their source port
+                await _one_echo(url)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            code = await server.wait()
+            while chunk := await server.stderr.receive_some(65536):
+                log += chunk
+    text = log.decode()
+    assert code == 0, text
+    started = [line for line in text.splitlines() if "session started:" in line]
+    ended = [line for line in text.splitlines() if "session ended:" in line]
+    assert len(started) == 16 and len(ended) == 16, text
+    assert all("client closed" in line for line in ended)
+    pids = {line.split("[", 1)[1].split("]", 1)[0] for line in started}
+    assert len(pids) == 2, f"one process served every session: {pids}"
+    assert sum("Running on http://" in line for line in text.splitlines()) == 2  # once each
+    assert "2 processes" in text
+
+
+async def test_metrics_port_serves_prometheus_figures() -> None:
+    server = await trio.lowlevel.open_process(
+        [*SERVE, *RAW_ECHO, "--metrics-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = await read_line(server.stdout)
+        await read_line(server.stderr)  # the bot line
+        metrics_line = await read_line(server.stderr)
+        assert metrics_line.startswith("metrics: http://127.0.0.1:"), metrics_line
+        port = int(metrics_line.rsplit(":", 1)[1].split("/")[0])
+        with trio.fail_after(60):
+            await _one_echo(url)
+            await trio.sleep(0.2)  # the server notices the close
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                await stream.send_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+                body = b""
+                while chunk := await stream.receive_some(65536):
+                    body += chunk
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            await server.wait()
+    text = body.decode()
+    assert "trio_pipe_sessions_opened_total 1.0" in text, text[:500]
+    assert 'trio_pipe_sessions_ended_total{reason="client closed"} 1.0' in text
+
+
+def test_help_keeps_its_examples() -> None:
+    done = subprocess.run([*SERVE, "--help"], capture_output=True, text=True, check=True)
+    assert "    trio-pipe serve --workers 2                  # two serving processes" in done.stdout
+
+
+def test_help_has_no_rest_markup() -> None:
+    for command in ("serve", "bench", "call"):
+        argv = [sys.executable, "-m", "trio_pipe", command, "--help"]
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        assert "``" not in done.stdout and ":class:`" not in done.stdout, command

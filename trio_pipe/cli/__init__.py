@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -32,16 +33,30 @@ class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+def plain_text(doc: str) -> str:
+    """A docstring as help text: without reST markup (````x````, ``:class:`x```)."""
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    return doc.replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="trio-pipe", description="Real-time voice-agent plumbing for Trio."
+        prog="trio-pipe",
+        description="Real-time voice-agent plumbing for Trio.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         summary = (module.__doc__ or name).strip().splitlines()[0]
-        command = sub.add_parser(name, help=summary, description=module.__doc__)
+        # Raw: the docstrings' example lines stay as written (argparse would reflow them).
+        command = sub.add_parser(
+            name,
+            help=summary,
+            description=plain_text(module.__doc__ or ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.configure(command)
         command.set_defaults(_module=module)
     return parser

@@ -5,6 +5,8 @@
     trio-pipe serve --port 0 --protocol raw      # a free port, bare PCM16
     trio-pipe serve --echo plain                 # every chunk straight back, no turns
     trio-pipe call ws://127.0.0.1:8765/ws        # talk to it
+    trio-pipe serve --workers 2                  # two serving processes on one port
+    trio-pipe serve --metrics-port 9100          # Prometheus figures at :9100/metrics
 
 By default the bot takes turns: it listens until voice activity detection says the user
 stopped, says the turn back, and stops when the user talks over it (barge-in); on the
@@ -24,6 +26,7 @@ import logging
 import signal
 import sys
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -68,49 +71,127 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="WARNING", help="logging level (WARNING; INFO shows sessions)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serving processes sharing the port (SO_REUSEPORT), e.g. one per core (1)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (with --workers N: "
+        "PORT, PORT+1, ... one per process; 0: free ports)",
+    )
+    parser.add_argument(
+        "--dead-peer-timeout",
+        type=float,
+        default=60.0,
+        help="drop a connection whose peer stopped answering after about this many "
+        "seconds (TCP keepalive + TCP_USER_TIMEOUT; 0 turns it off; 60)",
+    )
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def logged_echo_app(*args: Any, **kwargs: Any) -> Any:
+    """The echo bot's app, logging each session's start and end (at INFO)."""
     from trio_pipe.bots.echo import echo_app
-    from trio_pipe.serving import serve_asgi
+    from trio_pipe.session_watch import log_sessions
+
+    return log_sessions(echo_app(*args, **kwargs))
+
+
+def _app_factory(args: argparse.Namespace) -> partial[Any]:
+    """What builds the app, picklable for the serving processes (``spawn``)."""
     from trio_pipe.vad import VADParams
 
-    turns = args.echo == "turns"
-    app = echo_app(
+    return partial(
+        logged_echo_app,
         args.protocol,
         path=args.path,
         in_rate=args.in_rate,
         out_rate=args.out_rate,
         session_timeout=args.session_timeout,
-        turns=turns,
+        turns=args.echo == "turns",
         vad_params=VADParams(stop_secs=args.vad_stop_secs),
         web=args.web,
+    )
+
+
+def _keepalive(args: argparse.Namespace) -> Any:
+    from trio_pipe.serving_sockets import TCPKeepalive
+
+    return TCPKeepalive.within(args.dead_peer_timeout) if args.dead_peer_timeout else None
+
+
+def _announce(args: argparse.Namespace, served: Any, processes: int = 1) -> None:
+    from trio_pipe.serving import url_host
+
+    print(served.ws_url(args.path), flush=True)
+    kind = "turn-taking echo bot" if args.echo == "turns" else "echo bot"
+    where = f", {processes} processes" if processes > 1 else ""
+    print(
+        f"{kind} ({args.protocol}, in {args.in_rate} Hz, out {args.out_rate} Hz{where})"
+        "; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.web:
+        print(f"browser page: {served.http_url('/')}", file=sys.stderr, flush=True)
+    if served.metrics_port is not None:
+        host = url_host(served.host)
+        print(f"metrics: http://{host}:{served.metrics_port}/metrics", file=sys.stderr, flush=True)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from trio_pipe.serving import serve_asgi
+
+    app = _app_factory(args)()
+    serve = partial(
+        serve_asgi,
+        app,
+        args.host,
+        args.port,
+        tcp_keepalive=_keepalive(args),
+        metrics_port=args.metrics_port,
     )
     bind_error: OSError | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             try:
-                served = await nursery.start(partial(serve_asgi, app, args.host, args.port))
+                served = await nursery.start(serve)
             except OSError as exc:
                 bind_error = exc  # raised below, outside the nursery (not in a group)
             else:
-                print(served.ws_url(args.path), flush=True)
-                kind = "turn-taking echo bot" if turns else "echo bot"
-                print(
-                    f"{kind} ({args.protocol}, in {args.in_rate} Hz, out {args.out_rate} Hz)"
-                    "; Ctrl-C stops",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                if args.web:
-                    page = served.ws_url("/").replace("ws", "http", 1)
-                    print(f"browser page: {page}", file=sys.stderr, flush=True)
+                _announce(args, served)
                 async for _ in signals:
                     break
                 nursery.cancel_scope.cancel()
     if bind_error is not None:
-        reason = bind_error.strerror or str(bind_error)
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}")
+        _bind_failed(args, bind_error)
+
+
+def _bind_failed(args: argparse.Namespace, error: OSError) -> None:
+    reason = error.strerror or str(error)
+    raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}")
+
+
+def _serve_processes(args: argparse.Namespace) -> int:
+    from trio_pipe.multiprocess import serve_processes
+
+    try:
+        return serve_processes(
+            _app_factory(args),
+            args.host,
+            args.port,
+            workers=args.workers,
+            tcp_keepalive=_keepalive(args),
+            metrics_port=args.metrics_port,
+            on_ready=lambda served, _pids: _announce(args, served, args.workers),
+            log_level=args.level,
+        )
+    except OSError as exc:
+        _bind_failed(args, exc)
+        raise  # not reached
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,5 +210,12 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(level, int):
         raise CommandError(f"unknown --log-level {args.log_level!r}")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.level = level
+    if args.workers < 1:
+        raise CommandError(f"--workers must be >= 1, got {args.workers}")
+    if args.dead_peer_timeout < 0:
+        raise CommandError("--dead-peer-timeout must be >= 0")
+    if args.workers > 1:
+        return _serve_processes(args)
     trio.run(_serve, args)
     return 0
