@@ -65,6 +65,47 @@ def test_port_in_use_is_one_line_error() -> None:
     assert done.stderr.strip().splitlines()[-1].startswith("trio-pipe serve: cannot listen on")
 
 
+async def test_serve_takes_turns_by_default_and_serves_the_page() -> None:
+    server = await trio.lowlevel.open_process(
+        [*SERVE, "--port", "0", "--web"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        url = await read_line(server.stdout)
+        port = int(url.split(":")[2].split("/")[0])
+        argv = [*CALL, url, "--json", "--utterance", "1.0", "--trailing-silence", "0.5"]
+        done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        (turn,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
+        # it waited for the end of the turn (VAD stop_secs) before answering
+        assert turn["latency_ms"] > 100
+        assert turn["received_s"] >= 1.0
+        with trio.fail_after(30):
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                await stream.send_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                page = b""
+                while chunk := await stream.receive_some(65536):
+                    page += chunk
+        assert page.startswith(b"HTTP/1.1 200") and b"@pipecat-ai/client-js" in page
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            code = await server.wait()
+    assert code == 0
+
+
+def test_web_needs_turns_and_protobuf() -> None:
+    done = subprocess.run(
+        [*SERVE, "--port", "0", "--web", "--echo", "plain"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--web needs" in done.stderr.strip().splitlines()[-1]
+
+
 async def _one_echo(url: str) -> None:
     from trio_websocket import open_websocket_url
 
