@@ -28,6 +28,7 @@ from trio_pipe.bus.messages import (
     BusJobUpdateMessage,
     BusMessage,
     BusWorkerRegistryMessage,
+    WorkerReadyData,
     WorkerRegistryEntry,
 )
 from trio_pipe.serializers import JSONMessageSerializer
@@ -262,19 +263,28 @@ async def test_a_registry_flood_within_an_opt_in_policy_is_bounded_and_leaves_wi
     steady = Steady(app.ws_url("steady"))
     await nursery.start(steady.run)
     registry = app.runner.registry
+    await registry.register(WorkerReadyData("legit", "runner-x"))  # known from elsewhere
+    posing = BusWorkerRegistryMessage(
+        runner="runner-x",  # passes for the known runner
+        workers=[WorkerRegistryEntry("legit"), WorkerRegistryEntry("evil")],
+        source="mallory",
+        target="worker",
+    )
     async with open_client_socket(app.ws_url("mallory")) as sock:
         await registered(sock)
+        await sock.send(JSON.serialize(posing))
         for i in range(2500):
             await sock.send(JSON.serialize(fake_registry(i)))
         await round_trip(sock, "after-attack", "mallory", [])
         await trio.testing.wait_all_tasks_blocked()
-        assert len(registry.remote_workers) == 8  # 4 snapshots of 2 workers, no more
+        assert len(registry.remote_workers) == 1 + 8  # 4 snapshots of 2 workers, no more
+        assert registry.get("legit").runner == "runner-x"  # the first filing stands
         proxy = proxies[-1]
-        assert proxy.stats.refusals == {"registry over limits": 2496}
+        assert proxy.stats.refusals == {"registry over limits": 2497}
     with trio.fail_after(LIMIT):
         await proxy.wait()
-    assert registry.remote_workers == []  # what it announced left with it
-    assert registry._remote == {} and registry._remote_index == {}
+    assert registry.remote_workers == ["legit"]  # what it announced left with it, only that
+    assert registry.get("legit").runner == "runner-x" and "evil" not in registry
     await steady.finish()
     assert host_is_up(app, worker)
 

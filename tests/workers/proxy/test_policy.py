@@ -173,7 +173,7 @@ def test_server_registry_budget_bounds_count_and_size_and_remembers_runners():
     assert rules.admit(snapshot("r2", 4), budget) == Refusal.REGISTRY_LIMIT  # too big
     assert rules.admit(snapshot("r3", 1), budget) is None
     assert rules.admit(snapshot("r4", 1), budget) == Refusal.REGISTRY_LIMIT  # too many
-    assert budget.runners == {"r1", "r3"}
+    assert budget.runners == {"r1@voice", "r3@voice"}  # filed under this connection
     assert SERVER.new_budget() is None and SERVER.admit(snapshot()) == Refusal.REGISTRY
 
 

@@ -32,7 +32,9 @@ Server (``WebSocketProxyServer``)
     in: the policy's types (by default the job protocol and plain data), with source
     ``remote_worker_name`` (anything else is refused: the client cannot speak for
     another), targeted at ``worker_name`` (any target for ``forward_messages``
-    instances). Registry snapshots only if the policy admits them, within its limits.
+    instances). Registry snapshots only if the policy admits them, within its limits,
+    their runner renamed ``"<runner>@<bus_name>"`` (the proxy forgets it when the client
+    leaves).
 """
 
 from __future__ import annotations
@@ -191,7 +193,12 @@ class ServerRules:
             return refusal
         if isinstance(message, BusWorkerRegistryMessage):
             # A snapshot speaks for its runner, not a worker: only the budget bounds it.
-            return budget.take(message) if budget is not None else Refusal.REGISTRY_LIMIT
+            # Its runner is filed under this connection's name, so the client can neither
+            # pass for a runner the host knows nor make the host forget one when it leaves.
+            if budget is None:
+                return Refusal.REGISTRY_LIMIT
+            message.runner = f"{message.runner}{PEER_SEPARATOR}{self.bus_name}"
+            return budget.take(message)
         if message.source != self.remote_worker_name:
             return Refusal.SOURCE
         forwarded = bool(self.forward_messages) and isinstance(message, self.forward_messages)
