@@ -33,6 +33,8 @@ def test_bot_speech_rules() -> None:
     assert speech.chunk_played(0.1) == []
     assert speech.chunk_played(0.2) == [BotSpeakingFrame]
     assert speech.quiet_deadline(1.0) == pytest.approx(1.35)
+    # an output that does not pace: judged from the last write
+    assert speech.quiet_deadline(float("-inf")) == pytest.approx(0.2 + 0.35)
     assert speech.stop() == [BotStoppedSpeakingFrame]
     assert speech.stop() == []
     assert speech.chunk_played(0.25) == [BotStartedSpeakingFrame, BotSpeakingFrame]
@@ -146,3 +148,19 @@ def test_speaking_frames_have_pipecat_wire_names() -> None:
         assert issubclass(cls, frames.SystemFrame)
     vad = frames.VADUserStartedSpeakingFrame(start_secs=0.2)
     assert vad.start_secs == 0.2 and vad.timestamp > 0
+
+
+async def test_an_output_that_does_not_pace_still_sees_one_utterance(autojump_clock) -> None:
+    class Unpaced(type(output())):  # a Pipecat-style subclass with its own write
+        async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+            return True
+
+    out = Unpaced(output()._params, writer=FakeWriter())
+    with trio.fail_after(10):
+        async with running(out) as h:
+            for _ in range(10):
+                await h.push(OutputAudioRawFrame(pcm(1280), 16000, 1))
+                await trio.sleep(0.04)
+            await trio.sleep(1)
+            kinds = [type(r.frame) for r in h.up.records if isinstance(r.frame, SPEAKING)]
+            assert kinds == [BotStartedSpeakingFrame, BotStoppedSpeakingFrame]

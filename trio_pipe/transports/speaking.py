@@ -31,17 +31,19 @@ BOT_VAD_STOP_SECS = 0.35
 class BotSpeech:
     """The bot's speaking state; each method returns the frame classes to broadcast."""
 
-    __slots__ = ("_last_speaking", "speaking", "speaking_period", "stop_secs")
+    __slots__ = ("_last_chunk", "_last_speaking", "speaking", "speaking_period", "stop_secs")
 
     def __init__(self, *, stop_secs: float = BOT_VAD_STOP_SECS, speaking_period: float = 0.2):
         self.stop_secs = stop_secs
         self.speaking_period = speaking_period
         self.speaking = False
         self._last_speaking = float("-inf")
+        self._last_chunk = float("-inf")
 
     def chunk_played(self, now: float) -> list[type[Frame]]:
         """A chunk was written at ``now``."""
         out: list[type[Frame]] = []
+        self._last_chunk = now
         if not self.speaking:
             self.speaking = True
             out.append(BotStartedSpeakingFrame)
@@ -60,5 +62,11 @@ class BotSpeech:
         return [BotStoppedSpeakingFrame]
 
     def quiet_deadline(self, playback_end: float) -> float | None:
-        """When an empty queue ends speech (None: not speaking, nothing to wait for)."""
-        return playback_end + self.stop_secs if self.speaking else None
+        """When an empty queue ends speech (None: not speaking, nothing to wait for).
+
+        ``playback_end`` is when the last chunk has played out (the pacing schedule); an
+        output that does not pace is judged from the last write instead.
+        """
+        if not self.speaking:
+            return None
+        return max(playback_end, self._last_chunk) + self.stop_secs
