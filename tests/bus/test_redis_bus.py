@@ -272,6 +272,8 @@ async def test_messages_sent_before_run_are_published_when_it_runs(redis_server)
     for i in range(5):
         bus.send(job_request(i))
     assert bus.pending == 3 and bus.publish_dropped == 2
+    stats = bus.statistics()
+    assert (stats.publish_backlog, stats.max_publish_backlog, stats.publish_dropped) == (3, 3, 2)
     async with trio.open_nursery() as nursery:
         await nursery.start(bus.run)
         assert [(await collector.next()).job_id for _ in range(3)] == ["j-0", "j-1", "j-2"]

@@ -6,7 +6,6 @@ import trio
 from pipeline_helpers import ClientInput, ClientOutput, start_session
 from worker_helpers import Spy, record_events, settle, start_runner
 
-from trio_pipe.bus.bridge_processor import BusBridgeProcessor
 from trio_pipe.bus.messages import (
     BusEndWorkerMessage,
     BusFrameMessage,
@@ -17,6 +16,7 @@ from trio_pipe.pipeline import Pipeline
 from trio_pipe.processors import FrameDirection
 from trio_pipe.testing.pipeline import FrameRecorder
 from trio_pipe.workers import WorkerRunner
+from trio_pipe.workers.bridge_processor import BusBridgeProcessor
 from trio_pipe.workers.pipeline_worker import PipelineWorker
 
 DOWN, UP = FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM

@@ -50,6 +50,7 @@ import trio
 
 from trio_pipe._errors import single_errors
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusSystemMessage
+from trio_pipe.bus.statistics import BusStatistics, SubscriberStatistics
 from trio_pipe.wakeup import Wakeup
 
 __all__ = ["AsyncQueueBus", "BusSubscriber", "LocalBus", "WorkerBus"]
@@ -235,6 +236,21 @@ class WorkerBus:
     def subscribers(self) -> list[BusSubscriber]:
         """The current subscribers, in subscription order."""
         return [s.subscriber for s in self._subscriptions.values()]
+
+    def statistics(self) -> BusStatistics:
+        """What waits in the subscribers' lanes now, and the handler errors so far (the
+        way ``trio.MemoryChannel.statistics()`` describes a channel)."""
+        return BusStatistics(
+            subscribers=self._subscriber_statistics(),
+            backlog_warning=self.backlog_warning,
+            handler_errors=self.handler_errors,
+        )
+
+    def _subscriber_statistics(self) -> tuple[SubscriberStatistics, ...]:
+        return tuple(
+            SubscriberStatistics(name, len(s.system), len(s.data))
+            for name, s in self._subscriptions.items()
+        )
 
     # --- sending -------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from coredis.exceptions import RedisError
 from trio_pipe.backoff import reconnect_delays
 from trio_pipe.bus.bus import WorkerBus
 from trio_pipe.bus.messages import BusLocalMessage, BusMessage
+from trio_pipe.bus.statistics import RedisBusStatistics
 from trio_pipe.events import EventHandlerMixin
 from trio_pipe.serializers.messages import JSONMessageSerializer, MessageSerializer
 from trio_pipe.tracked import track
@@ -201,6 +202,23 @@ class RedisBus(EventHandlerMixin, WorkerBus):
     def pending(self) -> int:
         """Messages queued and not yet handed to Redis."""
         return len(self._pending)
+
+    def statistics(self) -> RedisBusStatistics:
+        """The local lanes, the publish queue (backlog, bound, drops) and the counters."""
+        return RedisBusStatistics(
+            subscribers=self._subscriber_statistics(),
+            backlog_warning=self.backlog_warning,
+            handler_errors=self.handler_errors,
+            publish_backlog=len(self._pending),
+            max_publish_backlog=self.max_pending,
+            publish_dropped=self.publish_dropped,
+            published=self.published,
+            received=self.received,
+            decode_errors=self.decode_errors,
+            publish_errors=self.publish_errors,
+            disconnects=self.disconnects,
+            resubscriptions=self.resubscriptions,
+        )
 
     # --- sending -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ What it does:
   ended) and a ``CancelFrame`` on BusCancelWorkerMessage, so ``runner.end()`` drains the
   pipeline and ``runner.cancel()`` cuts it short;
 * ``bridged``: frames leaving its pipeline go onto the bus as ``BusFrameMessage`` (see
-  ``trio_pipe.bus.bridge_processor``) and frames from the bus are queued into it;
+  ``trio_pipe.workers.bridge_processor``) and frames from the bus are queued into it;
 * when it owns RTVI (``enable_rtvi``, default: unless bridged) it puts an
   :class:`~trio_pipe.rtvi.RTVIProcessor` first (or uses the one already in the pipeline),
   answers ``client-ready`` with ``bot-ready``, republishes the client's ``ui-event`` /
@@ -47,7 +47,6 @@ from typing import Any
 
 import trio
 
-from trio_pipe.bus.bridge_processor import BusEdgeProcessor
 from trio_pipe.bus.messages import (
     BusCancelWorkerMessage,
     BusEndWorkerMessage,
@@ -67,6 +66,7 @@ from trio_pipe.processors import FrameDirection, FrameProcessor
 from trio_pipe.rtvi.processor import RTVIProcessor
 from trio_pipe.rtvi.translate import UIClientMessage, frame_for_carrier
 from trio_pipe.workers.base import BaseWorker
+from trio_pipe.workers.bridge_processor import BusEdgeProcessor
 
 __all__ = ["PipelineWorker"]
 
