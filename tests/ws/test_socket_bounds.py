@@ -3,6 +3,8 @@ own connection, within the write or close timeout, and the server goes on.
 
 * a client that floods pings and never reads: the server's pong writes are under the
   write watchdog (Hypercorn answers pings itself, inside a shielded write);
+* a server that floods a client with pings and never reads: the client's pongs (written
+  by trio-websocket's reader, or by the direct socket's receiving task) are bounded too;
 * a client that sends a message over the size limit and ignores the 1009 close frame:
   the server's side ends (the handler hears 1009) and the TCP socket really closes.
 
@@ -20,11 +22,15 @@ from raw_peer import flood_pings, open_raw, read_until_closed, send_huge_message
 from socket_helpers import echo
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Ping
+from wsproto.events import Request as WsRequest
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.asgi import asgi_socket
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
 from trio_pipe.ws.client import open_client_socket
+from trio_pipe.ws.direct import open_direct_socket
 from trio_pipe.ws.direct_server import serve_direct
 
 WRITE_TIMEOUT = 0.5
@@ -138,3 +144,37 @@ async def test_an_oversize_message_ends_its_connection_and_socket(nursery, serve
             await read_until_closed(attacker)  # EOF or reset: the server dropped the socket
         assert await _round_trips(port, 20) == 20
     await attacker.aclose()
+
+
+async def _ping_flooding_server(stream: trio.SocketStream) -> None:
+    """A hostile server: accepts the upgrade, then sends pings and never reads."""
+    proto = WSConnection(ConnectionType.SERVER)
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            return
+        proto.receive_data(data)
+        if any(isinstance(event, WsRequest) for event in proto.events()):
+            break
+    await stream.send_all(proto.send(AcceptConnection()))
+    payload = b"p" * 125
+    frame = proto.send(Ping(payload=payload)) * 256
+    try:
+        while True:
+            await stream.send_all(frame)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+@pytest.mark.parametrize("open_socket", [open_client_socket, open_direct_socket])
+async def test_a_client_answering_a_ping_flood_is_bounded_too(nursery, open_socket):
+    listeners = await nursery.start(
+        partial(trio.serve_tcp, _ping_flooding_server, 0, host="127.0.0.1")
+    )
+    port = listeners[0].socket.getsockname()[1]
+    with trio.fail_after(LIMIT):
+        async with open_socket(f"ws://127.0.0.1:{port}/ws", write_timeout=WRITE_TIMEOUT) as sock:
+            with pytest.raises(ConnectionClosed) as info:
+                while True:  # the direct socket answers pings while receiving
+                    await sock.receive()
+    assert isinstance(info.value, WriteTimeout)
