@@ -73,7 +73,7 @@ async def main(url: str, token: str) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("url", nargs="?", default="ws://127.0.0.1:8765/proxy")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

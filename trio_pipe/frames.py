@@ -18,7 +18,7 @@ slotted bases with fields cannot be combined.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 
@@ -66,7 +66,13 @@ __all__ = [
     "WorkerSystemFrame",
 ]
 
-_frame = attrs.define(slots=False, eq=True)
+_C = TypeVar("_C", bound=type)
+
+
+# A function (not an alias of attrs.define(...)) so that type checkers see the fields.
+@dataclass_transform(field_specifiers=(attrs.field,))
+def _frame(cls: _C) -> _C:
+    return attrs.define(slots=False, eq=True)(cls)
 
 
 @_frame

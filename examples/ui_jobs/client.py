@@ -40,7 +40,9 @@ async def play(
 
         async def send(message: dict[str, Any]) -> None:
             show(f">>> {json.dumps(message)}")
-            await sock.send(PB.encode(OutputTransportMessageUrgentFrame(message=message)))
+            data = PB.encode(OutputTransportMessageUrgentFrame(message=message))
+            assert data is not None  # an urgent message is never skipped
+            await sock.send(data)
 
         async def until(accept: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
             while True:
@@ -73,7 +75,7 @@ async def play(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("url", nargs="?", default="ws://127.0.0.1:8765/ws")
     parser.add_argument("--query", default="trio")
     parser.add_argument("--keep", action="store_true", help="let the research finish")

@@ -19,7 +19,7 @@ costs twice as much to construct, and messages are built on the hot path.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 import attrs
 
@@ -62,7 +62,13 @@ __all__ = [
     "WorkerRegistryEntry",
 ]
 
-_message = attrs.define(eq=True)
+_C = TypeVar("_C", bound=type)
+
+
+# A function (not an alias of attrs.define(...)) so that type checkers see the fields.
+@dataclass_transform(field_specifiers=(attrs.field,))
+def _message(cls: _C) -> _C:
+    return attrs.define(eq=True)(cls)
 
 
 class JobStatus(enum.StrEnum):

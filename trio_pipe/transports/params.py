@@ -12,7 +12,7 @@ refuse the same fields with the same message.
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 import attrs
 
@@ -46,6 +46,7 @@ _positive_int = [attrs.validators.instance_of(int), attrs.validators.ge(1)]
 _optional_rate = attrs.validators.optional(_positive_int)
 
 
+@dataclass_transform(kw_only_default=True, field_specifiers=(attrs.field,))
 def transport_params(cls: C) -> C:
     """``attrs.define(kw_only=True)`` plus a clear ``TypeError`` for out-of-scope fields."""
     cls = attrs.define(kw_only=True)(cls)
