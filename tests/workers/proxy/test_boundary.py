@@ -23,6 +23,7 @@ from trio_pipe.bus.messages import (
     BusDeactivateWorkerMessage,
     BusEndMessage,
     BusEndWorkerMessage,
+    BusJobCancelMessage,
     BusJobRequestMessage,
     BusJobResponseMessage,
     BusJobUpdateMessage,
@@ -401,3 +402,53 @@ async def test_huge_refused_snapshots_are_refused_by_their_tag_and_never_built(
     assert proxy.stats.received == 201 and proxy.stats.decode_errors == 0
     assert serializer.snapshots_built == 0
     assert app.runner.registry.remote_workers == [] and host_is_up(app, worker)
+
+
+class Gate(BaseWorker):
+    """``hold`` answers once the test opens the gate (or is cancelled)."""
+
+    def __init__(self) -> None:
+        super().__init__("worker")
+        self.open = trio.Event()
+
+    @job(name="hold")
+    async def hold(self, message):
+        await self.open.wait()
+        await self.send_job_response(message.job_id, {"held": True})
+
+
+async def test_two_clients_with_the_same_job_ids_cannot_replace_or_cancel_each_others_jobs(
+    make_proxy_app,
+):
+    worker = Gate()
+    app = await make_proxy_app(worker)
+
+    def hold(job_id: str = "job-1") -> bytes:
+        return JSON.serialize(
+            BusJobRequestMessage(job_id=job_id, job_name="hold", source="asker", target="worker")
+        )
+
+    cancel = JSON.serialize(BusJobCancelMessage(job_id="job-1", source="asker", target="worker"))
+    async with (
+        open_client_socket(app.ws_url("asker")) as a,
+        open_client_socket(app.ws_url("asker")) as b,
+    ):
+        await registered(a)
+        await registered(b)
+        await a.send(hold())
+        await b.send(hold())  # the same id: in the old host it replaced a's job
+        await wait_for(lambda: len(worker.active_jobs) == 2)
+        await a.send(cancel)  # a cancels its own job-1, not b's
+        with trio.fail_after(LIMIT):
+            answer = JSON.deserialize(await a.receive())
+        assert (answer.job_id, answer.status) == ("job-1", "cancelled")
+        assert len(worker.active_jobs) == 1
+        worker.open.set()
+        with trio.fail_after(LIMIT):
+            answer = JSON.deserialize(await b.receive())
+        assert (answer.job_id, answer.status, answer.response) == (
+            "job-1",
+            "completed",
+            {"held": True},
+        )
+        assert answer.target == "asker"

@@ -22,7 +22,10 @@ Server (``WebSocketProxyServer``)
     ``"<remote_worker_name>@<proxy name>"``): admitted messages carry it as their source
     on the local bus, so the served worker answers that connection and no other, even when
     two clients use the same worker name; on the way out it becomes
-    ``remote_worker_name`` again, so the client sees the names it expects.
+    ``remote_worker_name`` again, so the client sees the names it expects. The ids of
+    the jobs a client asks for get the same suffix (``"<job id>@<bus_name>"``) on the
+    local bus, so two connections that use the same job ids can neither replace nor
+    cancel each other's jobs; replies go out with the client's own ids.
 
     out: only messages whose source is ``worker_name``: those targeted at ``bus_name``
     (sent with target ``remote_worker_name``), and ``forward_messages`` instances whose
@@ -43,7 +46,14 @@ import copy
 
 import attrs
 
-from trio_pipe.bus.messages import BusLocalMessage, BusMessage, BusWorkerRegistryMessage
+from trio_pipe.bus.messages import (
+    BusJobCancelMessage,
+    BusJobRequestMessage,
+    BusJobUpdateRequestMessage,
+    BusLocalMessage,
+    BusMessage,
+    BusWorkerRegistryMessage,
+)
 from trio_pipe.serializers import MessageSerializer
 from trio_pipe.workers.proxy.policy import (
     ProxyPolicy,
@@ -59,6 +69,9 @@ PEER_SEPARATOR = "@"
 """Joins a client's worker name and its proxy's name into the client's bus name."""
 
 _CLIENT_REGISTRY = RegistryLimits(max_messages=8, max_workers=1)
+
+# What a client sends about its own jobs: their ids get the connection's suffix.
+_CLIENT_JOB_MESSAGES = (BusJobRequestMessage, BusJobCancelMessage, BusJobUpdateRequestMessage)
 
 
 def peer_bus_name(remote_worker_name: str, proxy_name: str) -> str:
@@ -166,11 +179,16 @@ class ServerRules:
         return target is None or PEER_SEPARATOR not in target
 
     def to_wire(self, message: BusMessage) -> BusMessage:
-        """The message as sent: addressed to the client's own name, not its bus name."""
+        """The message as sent: addressed to the client's own name (not its bus name),
+        about the client's own job id."""
         if message.target != self.bus_name or self.bus_name == self.remote_worker_name:
             return message
         wire = copy.copy(message)  # in-process subscribers share the original
         wire.target = self.remote_worker_name
+        job_id = getattr(wire, "job_id", None)
+        if job_id.__class__ is str:
+            suffix = f"{PEER_SEPARATOR}{self.bus_name}"
+            wire.job_id = job_id.removesuffix(suffix)  # type: ignore[attr-defined]
         return wire
 
     def type_refusal(self, cls: type) -> Refusal | None:
@@ -205,6 +223,8 @@ class ServerRules:
         if not forwarded and message.target != self.worker_name:
             return Refusal.TARGET
         message.source = self.bus_name
+        if isinstance(message, _CLIENT_JOB_MESSAGES) and self.bus_name != self.remote_worker_name:
+            message.job_id = f"{message.job_id}{PEER_SEPARATOR}{self.bus_name}"
         return None
 
     def inbound(self, message: BusMessage) -> bool:
