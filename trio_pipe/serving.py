@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import hypercorn.config
 import hypercorn.trio
+import sniffio
 import trio
 
 from trio_pipe.serving_sockets import TCPKeepalive, listening_socket
@@ -37,7 +39,35 @@ from trio_pipe.serving_sockets import TCPKeepalive, listening_socket
 if TYPE_CHECKING:
     from trio_pipe.metrics import Metrics
 
-__all__ = ["ServedApp", "TCPKeepalive", "serve_asgi", "url_host"]
+__all__ = ["TRIO_ONLY", "ServedApp", "TCPKeepalive", "require_trio", "serve_asgi", "url_host"]
+
+#: Why an app built on trio_pipe refuses to start on another event loop.
+TRIO_ONLY = (
+    "this app runs on Trio: start it with `hypercorn --worker-class trio ...` "
+    "(or trio_pipe.serving.serve_asgi / trio-pipe serve), not asyncio or uvicorn"
+)
+
+
+def require_trio(app: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``app``, refusing to start on anything but Trio with one line (:data:`TRIO_ONLY`).
+
+    Under Hypercorn's asyncio worker or uvicorn the server's startup fails at once: at
+    the lifespan startup, before anything is served, the process prints the line and
+    exits with status 1, instead of the first session failing deep inside Trio.
+    """
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if sniffio.current_async_library() == "trio":
+            await app(scope, receive, send)
+            return
+        if scope["type"] != "lifespan":
+            raise RuntimeError(TRIO_ONLY)
+        # Past the server's error handling (it would print tracebacks around the line):
+        # nothing is served yet, so the process prints just the line and exits.
+        print(f"error: {TRIO_ONLY}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    return guarded
 
 
 def url_host(host: str) -> str:
