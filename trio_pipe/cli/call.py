@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,33 @@ def _report(record: Any, as_json: bool) -> str:
     )
 
 
-async def _call(args: argparse.Namespace) -> bytes:
+async def _call(args: argparse.Namespace, replies: list[bytes]) -> bool:
+    """The call; ``replies`` gets each turn's reply as it completes. True if a SIGINT
+    cut it short (what was recorded until then is kept)."""
+    error: CommandError | None = None
+    interrupted = False
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                nonlocal interrupted
+                async for _ in signals:
+                    interrupted = True
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            try:
+                await _turns(args, replies)
+            except CommandError as exc:  # raised below as itself, not in a group
+                error = exc
+            nursery.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return interrupted
+
+
+async def _turns(args: argparse.Namespace, replies: list[bytes]) -> None:
     from trio_pipe.testing.voice import (
         AgentConnectError,
         AgentStreamEndedError,
@@ -157,7 +184,6 @@ async def _call(args: argparse.Namespace) -> bytes:
 
         adapter.end_of_turn_vad = VADParams(stop_secs=args.vad_stop_secs)
     adapter.add_turn_listener(lambda record: print(_report(record, args.json), flush=True))
-    replies: list[bytes] = []
     try:
         async with adapter:
             if args.listen_first:
@@ -172,7 +198,6 @@ async def _call(args: argparse.Namespace) -> bytes:
         raise CommandError(f"turn {adapter.turn_count + 1}: {exc}") from None
     except ValueError as exc:  # a malformed URL
         raise CommandError(str(exc)) from None
-    return b"".join(replies)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -181,7 +206,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--turns must be at least 1")
     if args.vad_stop_secs < 0:
         raise CommandError("--vad-stop-secs must be >= 0")
-    reply = trio.run(_call, args)
+    replies: list[bytes] = []
+    interrupted = trio.run(_call, args, replies)
+    reply = b"".join(replies)
+    if interrupted:
+        print(f"interrupted after {len(replies)} turn(s)", file=sys.stderr)
     if args.out is not None:
         from trio_pipe.testing.voice import AudioChunk
         from trio_pipe.testing.voice.recording import wav_bytes
@@ -193,4 +222,4 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         if not args.json:
             print(f"wrote {args.out} ({chunk.duration_seconds:.2f} s)", file=sys.stderr)
-    return 0
+    return 130 if interrupted else 0
