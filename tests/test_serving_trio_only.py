@@ -15,7 +15,9 @@ HERE = Path(__file__).parent
 
 
 def hypercorn(worker_class: str) -> list[str]:
-    return [sys.executable, "-m", "hypercorn", "--worker-class", worker_class]
+    # --workers 0: serve in Hypercorn's own process (no worker process left behind
+    # when the test kills it)
+    return [sys.executable, "-m", "hypercorn", "--workers", "0", "--worker-class", worker_class]
 
 
 async def test_under_the_asyncio_worker_startup_fails_with_one_line() -> None:
