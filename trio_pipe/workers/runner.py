@@ -49,6 +49,7 @@ import logging
 import signal
 import threading
 import uuid
+from functools import partial
 from typing import Any
 
 import trio
@@ -102,13 +103,24 @@ class _Entry:
         self.ready.set()
 
 
+def _is_main_task() -> bool:
+    """True in the task ``trio.run`` started (the program's own main function)."""
+    task = trio.lowlevel.current_task()
+    nursery = task.parent_nursery
+    return nursery is not None and nursery.parent_task is trio.lowlevel.current_root_task()
+
+
 class WorkerRunner(EventHandlerMixin, BusSubscriber):
     """Runs workers on a bus until the session ends.
 
     Args:
         name: unique among connected runners; default ``"runner-<8 hex>"``.
         bus: default: a new :class:`~trio_pipe.bus.bus.LocalBus`.
-        handle_sigint: SIGINT cancels the runner (reason "interrupt signal").
+        handle_sigint: SIGINT cancels the runner (reason "interrupt signal"). None
+            (default): only when ``run`` is the program's main task (``trio.run(
+            runner.run)``, or awaited directly by the function given to ``trio.run``);
+            a runner embedded in an app (a session served by Hypercorn, a task in a
+            nursery) leaves SIGINT to the app. Pipecat's default is True.
         handle_sigterm: SIGTERM does the same (otherwise it keeps its default action).
         force_gc: run ``gc.collect()`` once everything is torn down.
         cancel_timeout: seconds cancelled workers get before their scopes are cancelled.
@@ -126,7 +138,7 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         *,
         name: str | None = None,
         bus: WorkerBus | None = None,
-        handle_sigint: bool = True,
+        handle_sigint: bool | None = None,
         handle_sigterm: bool = False,
         force_gc: bool = False,
         cancel_timeout: float = 5.0,
@@ -281,7 +293,8 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
             async with trio.open_nursery() as nursery:
                 with self._children.attached(nursery):
                     await nursery.start(self._bus.run)
-                    await nursery.start(self._watch_signals)
+                    main = _is_main_task()  # here: the child below is not run's task
+                    await nursery.start(partial(self._watch_signals, main=main))
                     self._bus.subscribe(self)
                     self._nursery = nursery
                     entries = list(self._entries.values())
@@ -366,9 +379,9 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         self._cancel_reason = reason
         self._request_shutdown()
 
-    async def _watch_signals(self, *, task_status: trio.TaskStatus[None]) -> None:
+    async def _watch_signals(self, *, main: bool, task_status: trio.TaskStatus[None]) -> None:
         signals = []
-        if self._handle_sigint:
+        if self._handle_sigint or (self._handle_sigint is None and main):
             signals.append(signal.SIGINT)
         if self._handle_sigterm:
             signals.append(signal.SIGTERM)
