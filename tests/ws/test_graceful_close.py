@@ -150,6 +150,8 @@ async def _server_stops(host: Host, run: int, backend: str) -> int:
         runner, voice, proxy = await _connect(host, inner, backend)
         await _until(lambda: len(host.proxies) == run + 1)
         server_proxy = host.proxies[-1]
+        # Its registry message came through: the server proxy is on the host's bus.
+        await _until(lambda: proxy.stats.delivered >= 1)
         await _burst(host.worker, server_proxy.peer_bus_name, run)
         await _until(lambda: server_proxy.stats.sent >= MESSAGES + 1)  # and the registry
         await server_proxy.stop()  # the graceful end, from the host's side
