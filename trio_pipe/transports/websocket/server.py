@@ -115,7 +115,7 @@ class FastAPIWebsocketClient(SocketConnection):
     def __init__(self, websocket: WebSocket, *, close_timeout: float, write_timeout: float):
         super().__init__(f"FastAPIWebsocketClient({_peer(websocket)})", close_timeout=close_timeout)
         self.websocket = websocket
-        self._sock = AsgiSocket(websocket, write_timeout=write_timeout)
+        self._sock = AsgiSocket(websocket, write_timeout=write_timeout, close_timeout=close_timeout)
         self._watching = False
         self.disconnected = False  # the client went away (not us closing)
 
