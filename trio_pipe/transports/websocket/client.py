@@ -177,6 +177,7 @@ class WebsocketClientSession(SocketConnection):
                 headers=self._params.additional_headers,
                 connect_timeout=self.connect_timeout,
                 write_timeout=self._params.audio_out_write_timeout_secs,
+                close_timeout=self.close_timeout,
             ) as sock:
                 self._sock = sock
                 self._outcome.set()
