@@ -13,6 +13,7 @@ from trio_pipe.events import EventHandlerMixin
 
 class Emitter(EventHandlerMixin):
     def __init__(self) -> None:
+        super().__init__()  # the event handler tables (EventHandlerMixin)
         self._register_event_handler("on_a", lane="ab")
         self._register_event_handler("on_b", lane="ab")
         self._register_event_handler("on_c")

@@ -69,48 +69,41 @@ class _Lane:
 class EventHandlerMixin:
     """Adds named events with handlers to a long-running object.
 
-    The object provides ``self._children`` (a :class:`~trio_pipe.children.Children`) or
-    lets the mixin create one on first use; its ``run`` attaches its nursery to it.
+    Its ``__init__`` creates the handler tables and a default :class:`~trio_pipe.children.
+    Children` set (``self._children``); the owner calls ``super().__init__()`` first in its
+    own ``__init__`` (the call is cooperative: arguments go on to the next class), may
+    replace ``self._children`` with its own, and its ``run`` attaches its nursery to it.
     """
 
     event_queue_limit: int = 10_000
     """Fired events one lane may hold before new ones are dropped (see the module doc)."""
 
-    _event_handlers: dict[str, list[Callable[..., Any]]]
-    _event_lanes: dict[str, _Lane]
-    _event_lanes_by_key: dict[str, _Lane]
-    _children: Children
-
-    def _event_state(self) -> dict[str, list[Callable[..., Any]]]:
-        try:
-            return self._event_handlers
-        except AttributeError:
-            self._event_handlers = {}
-            self._event_lanes = {}
-            self._event_lanes_by_key = {}
-            return self._event_handlers
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._event_handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._event_lanes: dict[str, _Lane] = {}
+        self._event_lanes_by_key: dict[str, _Lane] = {}
+        self._event_handler_errors = 0
+        self._event_handler_drops = 0
+        self._children = Children(type(self).__name__)
+        super().__init__(*args, **kwargs)
 
     def _event_children(self) -> Children:
-        try:
-            return self._children
-        except AttributeError:
-            self._children = Children(repr(self))
-            return self._children
+        return self._children
 
     @property
     def event_handler_errors(self) -> int:
         """How many event handlers raised (each was logged)."""
-        return getattr(self, "_event_handler_errors", 0)
+        return self._event_handler_errors
 
     @property
     def event_handler_drops(self) -> int:
         """How many fired events were dropped because their lane was full."""
-        return getattr(self, "_event_handler_drops", 0)
+        return self._event_handler_drops
 
     def _register_event_handler(self, event_name: str, *, lane: str | None = None) -> None:
         """Declare that this object fires ``event_name``; events given the same ``lane``
         name are handled in one order (default: a lane per event)."""
-        state = self._event_state()
+        state = self._event_handlers
         if event_name in state:
             return
         state[event_name] = []
@@ -127,7 +120,7 @@ class EventHandlerMixin:
 
     def remove_event_handler(self, event_name: str, handler: Callable[..., Any]) -> None:
         """Detach ``handler`` from ``event_name``; no-op if it was not attached."""
-        handlers = self._event_state().get(event_name, [])
+        handlers = self._event_handlers.get(event_name, [])
         if handler in handlers:
             handlers.remove(handler)
 
@@ -143,10 +136,10 @@ class EventHandlerMixin:
 
     def has_event_handlers(self, event_name: str) -> bool:
         """True if any handler is attached to ``event_name``."""
-        return bool(self._event_state().get(event_name))
+        return bool(self._event_handlers.get(event_name))
 
     def _handlers_of(self, event_name: str) -> list[Callable[..., Any]]:
-        handlers = self._event_state().get(event_name)
+        handlers = self._event_handlers.get(event_name)
         if handlers is None:
             known = ", ".join(sorted(self._event_handlers)) or "none"
             raise ValueError(f"{self!r} has no event {event_name!r} (its events: {known})")
@@ -159,7 +152,7 @@ class EventHandlerMixin:
             return
         lane = self._event_lanes[event_name]
         if len(lane.pending) >= self.event_queue_limit:
-            self._event_handler_drops = drops = self.event_handler_drops + 1
+            self._event_handler_drops = drops = self._event_handler_drops + 1
             if loud(drops):
                 logger.warning(
                     "%r: %s dropped, %d events wait for slow handlers (%d dropped so far)",
@@ -208,5 +201,5 @@ class EventHandlerMixin:
             if inspect.isawaitable(result):
                 await result
         except Exception:
-            self._event_handler_errors = self.event_handler_errors + 1
+            self._event_handler_errors += 1
             logger.exception("%r: handler %r for %s failed", self, handler, event_name)

@@ -210,6 +210,7 @@ class PipelineTask(EventHandlerMixin):
         idle_timeout_frames: tuple[type[Frame], ...] = DEFAULT_IDLE_TIMEOUT_FRAMES,
         cancel_on_idle_timeout: bool = True,
     ) -> None:
+        super().__init__()  # the event handler tables (EventHandlerMixin)
         self._pipeline = pipeline
         self._params = params if params is not None else PipelineParams()
         self._cancel_timeout = cancel_timeout_secs

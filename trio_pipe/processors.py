@@ -94,6 +94,7 @@ class FrameProcessor(EventHandlerMixin):
     """
 
     def __init__(self, *, name: str | None = None, enable_direct_mode: bool = False) -> None:
+        super().__init__()  # the event handler tables (EventHandlerMixin)
         self._id = next_id()
         self._name = name or next_name(type(self))
         self._direct = enable_direct_mode

@@ -111,7 +111,7 @@ async def test_j2_sequential_runs_one_at_a_time_in_arrival_order(nursery):
         ("write:start", "t3"),
         ("write:end", "t3"),
     ]
-    assert server._sequential_lanes == {}  # nothing left behind
+    assert server._job_server.sequential_lanes == {}  # nothing left behind
 
 
 async def test_j2_order_holds_over_many_runs_and_a_cancelled_waiter(nursery):
@@ -202,7 +202,7 @@ async def test_j4_cancel_cancels_handler_and_answers_cancelled(nursery):
     assert [e[1].reason for e in events] == ["enough"]
     [response] = spy.of(BusJobResponseMessage)
     assert response.status == JobStatus.CANCELLED and response.target == "req"
-    assert server.active_jobs == {} and server._job_scopes == {}
+    assert server.active_jobs == {} and server._job_server.scopes == {}
 
 
 async def test_j4_cancel_before_the_handler_ran_and_after_stream_end(nursery):
@@ -342,7 +342,7 @@ async def test_subclass_override_replaces_the_handler():
         async def handle(self, message):
             pass
 
-    assert Child("c")._job_handlers["x"][0].__func__ is Child.handle
+    assert Child("c")._job_server.handlers["x"][0].__func__ is Child.handle
 
 
 async def test_j4_cancel_reaches_a_handler_inside_its_own_scopes(nursery, autojump_clock):

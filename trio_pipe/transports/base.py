@@ -52,6 +52,7 @@ class BaseTransport(EventHandlerMixin):
         input_name: str | None = None,
         output_name: str | None = None,
     ) -> None:
+        super().__init__()  # the event handler tables (EventHandlerMixin)
         self._name = name or next_name(type(self))
         self._input_name = input_name
         self._output_name = output_name

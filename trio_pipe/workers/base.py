@@ -3,9 +3,16 @@
 A worker is attached to a runner's bus and registry (``attach``), then runs in the
 runner's nursery (``run``): it announces itself (a BusWorkerReadyMessage, then the
 registry entry, which runs the watchers), activates if asked to, watches the workers its
-``@worker_ready`` methods name, and waits until it is stopped. Job handling is in
-``workers.job_handling`` (serving) and ``workers.requester`` (asking); watches and child
-workers in ``workers.family``.
+``@worker_ready`` methods name, and waits until it is stopped.
+
+Composition: a worker is made of parts that keep their own state and see the worker only
+through its port (``workers.port``: name, registry, send, child tasks, events, plus the
+hooks each part calls back): the :class:`~trio_pipe.workers.job_server.JobServer` (jobs
+it serves), the :class:`~trio_pipe.workers.job_requester.JobRequester` (groups it
+launched) and the :class:`~trio_pipe.workers.family.WorkerFamily` (parent, children,
+watches). ``BaseWorker`` keeps Pipecat's method names as one-line delegates to them; the
+job API's delegates and hooks are written in ``workers.serving_api`` and
+``workers.requesting_api`` (stateless classes, part of ``BaseWorker``).
 
 Activation: an inactive worker receives only activate, deactivate, end-worker and
 cancel-worker messages; registry watches fire either way because they do not travel on
@@ -44,103 +51,38 @@ from trio_pipe.bus.messages import (
     BusEndMessage,
     BusEndWorkerMessage,
     BusFrameMessage,
-    BusJobCancelMessage,
     BusJobRequestMessage,
-    BusJobResponseMessage,
-    BusJobResponseUrgentMessage,
-    BusJobStreamDataMessage,
-    BusJobStreamEndMessage,
-    BusJobStreamStartMessage,
-    BusJobUpdateMessage,
-    BusJobUpdateRequestMessage,
-    BusJobUpdateUrgentMessage,
     BusMessage,
     BusWorkerErrorMessage,
     BusWorkerLocalErrorMessage,
     BusWorkerReadyMessage,
-    JobStatus,
     WorkerReadyData,
 )
 from trio_pipe.children import Children
 from trio_pipe.events import EventHandlerMixin
 from trio_pipe.ids import next_name
-from trio_pipe.workers.decorators import collect_worker_ready_handlers
-from trio_pipe.workers.family import WorkerFamilyMixin
-from trio_pipe.workers.job_handling import JobHandlingMixin
+from trio_pipe.registry import WorkerRegistry
+from trio_pipe.workers.decorators import collect_job_handlers, collect_worker_ready_handlers
+from trio_pipe.workers.dispatch import ALWAYS_DELIVERED, EVENTS, HANDLERS, handler_name
+from trio_pipe.workers.family import WorkerFamily
+from trio_pipe.workers.family_api import FamilyMethods
+from trio_pipe.workers.job_requester import JobRequester
+from trio_pipe.workers.job_server import JobServer
 from trio_pipe.workers.jobs import WorkerActivationArgs
-from trio_pipe.workers.requester import JobRequesterMixin
+from trio_pipe.workers.port import HostRunner
+from trio_pipe.workers.requesting_api import RequestingMethods
+from trio_pipe.workers.serving_api import ServingMethods
 
 if TYPE_CHECKING:
     from trio_pipe.bus.bus import WorkerBus
-    from trio_pipe.registry import WorkerRegistry
-    from trio_pipe.workers.runner import WorkerRunner
 
 __all__ = ["BaseWorker"]
 
 logger = logging.getLogger(__name__)
 
-# What an inactive worker still receives: what wakes it, and what stops it.
-_ALWAYS_DELIVERED = (
-    BusActivateWorkerMessage,
-    BusDeactivateWorkerMessage,
-    BusEndWorkerMessage,
-    BusCancelWorkerMessage,
-)
-
-# Built-in handling by exact type (a subclass of a message resolves through the MRO).
-_HANDLERS: dict[type, str] = {
-    BusWorkerErrorMessage: "_handle_worker_error",
-    BusWorkerLocalErrorMessage: "_handle_worker_error",
-    BusActivateWorkerMessage: "_handle_worker_activate",
-    BusDeactivateWorkerMessage: "_handle_worker_deactivate",
-    BusEndWorkerMessage: "_handle_worker_end",
-    BusCancelWorkerMessage: "_handle_worker_cancel",
-    BusJobRequestMessage: "_handle_job_request",
-    BusJobResponseMessage: "_handle_job_response",
-    BusJobResponseUrgentMessage: "_handle_job_response",
-    BusJobUpdateMessage: "_handle_job_update",
-    BusJobUpdateUrgentMessage: "_handle_job_update",
-    BusJobUpdateRequestMessage: "_handle_job_update_request",
-    BusJobCancelMessage: "_handle_job_cancel",
-    BusJobStreamStartMessage: "_handle_job_stream_start",
-    BusJobStreamDataMessage: "_handle_job_stream_data",
-    BusJobStreamEndMessage: "_handle_job_stream_end",
-}
-
-
-def _handler_name(cls: type) -> str | None:
-    for base in cls.__mro__:
-        name = _HANDLERS.get(base)
-        if name is not None:
-            _HANDLERS[cls] = name  # cache the subclass
-            return name
-    return None
-
-
-# Event name -> lane (events in one lane reach their handlers in the order they happened;
-# see trio_pipe.events). A requester's job events share a lane, so a handler sees a job's
-# updates, stream and answer in order; the served side's events share another.
-_EVENTS: dict[str, str | None] = {
-    "on_activated": "activation",
-    "on_deactivated": "activation",
-    "on_bus_message": None,
-    "on_job_request": "served jobs",
-    "on_job_update_requested": "served jobs",
-    "on_job_cancelled": "served jobs",
-    "on_job_response": "requested jobs",
-    "on_job_update": "requested jobs",
-    "on_job_completed": "requested jobs",
-    "on_job_error": "requested jobs",
-    "on_job_stream_start": "requested jobs",
-    "on_job_stream_data": "requested jobs",
-    "on_job_stream_end": "requested jobs",
-    "on_worker_ready": "watches",
-    "on_worker_failed": "watches",
-}
-
 
 class BaseWorker(
-    WorkerFamilyMixin, JobHandlingMixin, JobRequesterMixin, EventHandlerMixin, BusSubscriber
+    FamilyMethods, ServingMethods, RequestingMethods, EventHandlerMixin, BusSubscriber
 ):
     """A worker on the bus. Subclass it; override hooks, add ``@job`` methods.
 
@@ -156,26 +98,23 @@ class BaseWorker(
     def __init__(self, name: str | None = None, *, active: bool = True) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"worker name must be a str, not {type(name).__name__}")
+        super().__init__()  # the event handler tables (EventHandlerMixin)
         self._name = name if name is not None else next_name(type(self))
         self._children = Children(f"worker {self._name!r}")
         self._bus: WorkerBus | None = None
         self._registry: WorkerRegistry | None = None
-        self._worker_runner: WorkerRunner | None = None
+        self._worker_runner: HostRunner | None = None
         self._active = active
         self._pending_activation = active
         self._activation_args: dict[str, Any] | None = None
-        self._parent: str | None = None
-        self._child_workers: list[BaseWorker] = []
         self._started_at: float | None = None
         self._finished = trio.Event()
         self._running = False
         self._stopped = False
         self._detached = False
-        # Job ids answered "finished" by this worker itself, so its runner does not
-        # answer them a second time (see WorkerRunner._answer_for_finished_worker).
-        self._late_answers: set[str] = set()
-        self._init_job_handling()
-        self._init_requester()
+        self._job_server = JobServer(self, collect_job_handlers(self))
+        self._job_requester = JobRequester(self)
+        self._family = WorkerFamily(self, collect_worker_ready_handlers(self))
         # The bus may skip queueing what this worker would ignore anyway (messages for
         # other workers, frames), but only while nothing else can observe them: a
         # subclass overriding on_bus_message (a proxy forwarding others' messages) or
@@ -186,9 +125,7 @@ class BaseWorker(
             and cls.accepts_bus_message is BaseWorker.accepts_bus_message
         )
         self.bus_prefilter = self._addressed_here if plain else None
-        self._worker_ready_handlers = collect_worker_ready_handlers(self)
-        self._watched_names: set[str] = set()  # removed from the registry on detach
-        for event, lane in _EVENTS.items():
+        for event, lane in EVENTS.items():
             self._register_event_handler(event, lane=lane)
 
     def __str__(self) -> str:
@@ -213,16 +150,6 @@ class BaseWorker(
     def activation_args(self) -> dict[str, Any] | None:
         """The arguments of the latest activation; None once deactivated."""
         return self._activation_args
-
-    @property
-    def parent(self) -> str | None:
-        """The parent worker's name; None for a root worker."""
-        return self._parent
-
-    @property
-    def children(self) -> list[BaseWorker]:
-        """The child workers added with :meth:`add_workers`."""
-        return self._child_workers
 
     @property
     def started_at(self) -> float | None:
@@ -254,8 +181,9 @@ class BaseWorker(
         return self._registry
 
     @property
-    def worker_runner(self) -> WorkerRunner:
-        """The runner hosting this worker; RuntimeError before :meth:`attach`."""
+    def worker_runner(self) -> HostRunner:
+        """The :class:`~trio_pipe.workers.runner.WorkerRunner` hosting this worker;
+        RuntimeError before :meth:`attach`."""
         if self._worker_runner is None:
             raise RuntimeError(f"worker {self._name!r}: runner is not set; call attach() first")
         return self._worker_runner
@@ -263,11 +191,11 @@ class BaseWorker(
     # --- lifecycle -----------------------------------------------------------------------
 
     async def attach(
-        self, *, registry: WorkerRegistry, bus: WorkerBus, worker_runner: WorkerRunner
+        self, *, registry: WorkerRegistry, bus: WorkerBus, worker_runner: HostRunner
     ) -> None:
         """Take the runner's registry and bus and subscribe, before any worker emits."""
         await trio.lowlevel.checkpoint()
-        self._registry = registry
+        self._registry = self._family.registry = registry
         self._bus = bus
         self._worker_runner = worker_runner
         bus.subscribe(self)
@@ -307,7 +235,7 @@ class BaseWorker(
         self._started_at = time.time()
         await self._register_ready()
         await self._maybe_activate()
-        await self.watch_workers(*self._worker_ready_handlers)
+        await self.watch_workers(*self._family.ready_names)
 
     async def stop(self) -> None:
         """Cancel own groups, answer open jobs CANCELLED, cancel handlers, finish."""
@@ -315,9 +243,9 @@ class BaseWorker(
             return
         self._stopped = True
         reason = f"worker '{self._name}' stopped"
-        for job_id in list(self._job_groups):
+        for job_id in list(self._job_requester.groups):
             await self.cancel_job_group(job_id, reason=reason)
-        self._stop_jobs()
+        self._job_server.stop()
         self._finished.set()
 
     async def wait(self) -> None:
@@ -348,33 +276,16 @@ class BaseWorker(
             return
         pending = bus.unsubscribe(self)
         self._detached = True
-        self._unwatch_all()  # a finished worker's watches would only pile up
+        self._family.unwatch_all()  # a finished worker's watches would only pile up
         # Requests queued for us but never delivered: their requesters must hear back.
         for message in pending or ():
             if isinstance(message, BusJobRequestMessage) and message.target == self._name:
-                self._answer_finished(message)
-
-    def _answer_finished(self, message: BusJobRequestMessage, *, remember: bool = True) -> None:
-        if remember:
-            self._late_answers.add(message.job_id)
-        self._send(
-            BusJobResponseMessage(
-                job_id=message.job_id,
-                status=JobStatus.ERROR,
-                response={"error": f"worker '{self._name}' has finished"},
-                source=self._name,
-                target=message.source,
-            )
-        )
+                self._job_server.answer_finished(message)
 
     def _answer_if_detached(self, message: BusJobRequestMessage) -> None:
         """Called by the runner for a request to this worker: answer once if it is gone."""
-        if not self._detached:
-            return
-        if message.job_id in self._late_answers:
-            self._late_answers.discard(message.job_id)  # this worker answered it already
-            return
-        self._answer_finished(message, remember=False)
+        if self._detached:
+            self._job_server.answer_finished_once(message)
 
     async def _register_ready(self) -> None:
         registry = self._registry
@@ -384,7 +295,7 @@ class BaseWorker(
         self._send(
             BusWorkerReadyMessage(
                 runner=registry.runner_name,
-                parent=self._parent,
+                parent=self._family.parent,
                 active=self._active,
                 bridged=self.bridged,
                 started_at=self._started_at,
@@ -411,7 +322,7 @@ class BaseWorker(
     async def send_bus_error_message(self, error: str) -> None:
         """Report an error: to the parent only (a child) or on the bus (a root worker)."""
         await trio.lowlevel.checkpoint()
-        if self._parent is not None:
+        if self._family.parent is not None:
             self._send(BusWorkerLocalErrorMessage(error=error, source=self._name))
         else:
             self._send(BusWorkerErrorMessage(error=error, source=self._name))
@@ -462,7 +373,7 @@ class BaseWorker(
 
     def accepts_bus_message(self, message: BusMessage) -> bool:
         """Everything while active; only (de)activate, end and cancel while inactive."""
-        return self._active or isinstance(message, _ALWAYS_DELIVERED)
+        return self._active or isinstance(message, ALWAYS_DELIVERED)
 
     async def on_bus_message(self, message: BusMessage) -> None:
         """Built-in handling, then the ``on_bus_message`` event (subclasses call super)."""
@@ -473,10 +384,10 @@ class BaseWorker(
             return
         if self._stopped:
             if isinstance(message, BusJobRequestMessage) and target == self._name:
-                self._answer_finished(message)
+                self._job_server.answer_finished(message)
             return
         cls = type(message)
-        name = _HANDLERS.get(cls) or _handler_name(cls)
+        name = HANDLERS.get(cls) or handler_name(cls)
         if name is not None:
             await getattr(self, name)(message)
         self._call_event_handler("on_bus_message", message)
@@ -491,3 +402,13 @@ class BaseWorker(
         self._activation_args = None
         await self.on_deactivated()
         self._call_event_handler("on_deactivated")
+
+    async def _handle_worker_end(self, message: BusEndWorkerMessage) -> None:
+        """End: end every child, wait for all of them, then stop."""
+        await self._propagate_end_to_children(message)
+        await self.stop()
+
+    async def _handle_worker_cancel(self, message: BusCancelWorkerMessage) -> None:
+        """Cancel: pass the cancel to every child and stop without waiting."""
+        await self._propagate_cancel_to_children(message)
+        await self.stop()

@@ -1,128 +1,158 @@
-"""A worker's relations to other workers: watches, children, their errors, end and cancel.
+"""A worker's family: its parent, its child workers, and the workers it watches.
 
-``watch_workers`` makes ``on_worker_ready`` fire once per watched name (registry watches
-do not travel on the bus, so they fire whether or not the worker is active);
-``@worker_ready`` methods run first. ``add_workers`` makes child workers: the runner
-starts them, and this worker passes its end (waiting for all of them) or its cancel (not
-waiting) on to them. A child's error reaches only its parent (``on_worker_failed``).
+:class:`WorkerFamily` keeps that state for one worker and reaches the worker only
+through :class:`FamilyWorker` (the worker port plus the hooks it calls back). ``BaseWorker``
+creates one and keeps Pipecat's names (``add_workers``, ``watch_workers``, ``children``,
+``parent``) as one-line delegates to it.
+
+``watch`` makes ``on_worker_ready`` fire once per watched name (registry watches do not
+travel on the bus, so they fire whether or not the worker is active); ``@worker_ready``
+methods run first. ``add`` makes child workers: the runner starts them, and this worker
+passes its end (waiting for all of them) or its cancel (not waiting) on to them. A
+child's error reaches only its parent (``on_worker_failed``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 from trio_pipe.bus.messages import (
     BusAddWorkerMessage,
     BusCancelWorkerMessage,
     BusEndWorkerMessage,
-    BusMessage,
     BusWorkerErrorMessage,
     BusWorkerLocalErrorMessage,
     WorkerErrorData,
     WorkerReadyData,
 )
+from trio_pipe.registry import WorkerRegistry
+from trio_pipe.workers.port import WorkerPort
 
-if TYPE_CHECKING:
-    from trio_pipe.registry import WorkerRegistry
-    from trio_pipe.workers.base import BaseWorker
-
-__all__ = ["WorkerFamilyMixin"]
+__all__ = ["FamilyWorker", "WorkerFamily"]
 
 logger = logging.getLogger(__name__)
 
 
-class WorkerFamilyMixin:
-    """Other workers, for :class:`~trio_pipe.workers.base.BaseWorker`."""
+class FamilyWorker(WorkerPort, Protocol):
+    """The worker port plus the hooks a family calls (a subclass may override them)."""
 
-    # Provided by BaseWorker.
-    _name: str
-    _registry: WorkerRegistry | None
-    _child_workers: list[BaseWorker]
-    _worker_ready_handlers: dict[str, Callable[..., Any]]
-    _watched_names: set[str]
+    async def on_worker_ready(self, data: WorkerReadyData) -> None: ...
 
-    if TYPE_CHECKING:
+    async def on_worker_failed(self, data: WorkerErrorData) -> None: ...
 
-        def _send(self, message: BusMessage) -> None: ...
-        def _call_event_handler(self, event_name: str, *args: Any) -> None: ...
-        async def stop(self) -> None: ...
+    async def watch_workers(self, *worker_names: str) -> None: ...
 
-    async def on_worker_ready(self, data: WorkerReadyData) -> None:
-        """Hook: a watched worker registered (see :meth:`watch_workers`)."""
 
-    async def on_worker_failed(self, data: WorkerErrorData) -> None:
-        """Hook: a child worker reported an error."""
+class ChildWorker(Protocol):
+    """What a family needs of a worker it adopts (a ``BaseWorker`` is one)."""
 
-    async def watch_workers(self, *worker_names: str) -> None:
+    _family: WorkerFamily
+
+    @property
+    def name(self) -> str: ...
+
+    async def wait(self) -> None: ...
+
+
+class WorkerFamily:
+    """One worker's parent, children and registry watches.
+
+    Args:
+        worker: the worker (its port and family hooks).
+        ready_handlers: ``{worker name: handler}``, the worker's ``@worker_ready`` methods.
+    """
+
+    def __init__(
+        self,
+        worker: FamilyWorker,
+        ready_handlers: dict[str, Callable[[WorkerReadyData], Awaitable[Any]]],
+    ) -> None:
+        self._worker = worker
+        self._ready_handlers = ready_handlers
+        self.registry: WorkerRegistry | None = None
+        """The runner's registry, from ``attach`` on (watches need it)."""
+        self.parent: str | None = None
+        """The parent worker's name; None for a root worker."""
+        self.children: list[Any] = []
+        """The child workers added with :meth:`add`."""
+        self._watched: set[str] = set()  # removed from the registry when the worker ends
+
+    @property
+    def ready_names(self) -> list[str]:
+        """The names the worker's ``@worker_ready`` methods wait for."""
+        return list(self._ready_handlers)
+
+    # --- watches -------------------------------------------------------------------------
+
+    async def watch(self, worker_names: Iterable[str]) -> None:
         """Fire ``on_worker_ready`` once per name, when it registers (at once if it has)."""
-        registry = self._registry
+        registry = self.registry
         if registry is None:
             return
         for worker_name in worker_names:
-            self._watched_names.add(worker_name)
-            await registry.watch(worker_name, self._on_watched_worker_ready)
+            self._watched.add(worker_name)
+            await registry.watch(worker_name, self._on_ready)
 
-    def _unwatch_all(self) -> None:
+    def unwatch_all(self) -> None:
         """Remove this worker's registry watches (it finished: nothing may call it)."""
-        registry = self._registry
+        registry = self.registry
         if registry is not None:
-            for worker_name in self._watched_names:
-                registry.unwatch(worker_name, self._on_watched_worker_ready)
-        self._watched_names.clear()
+            for worker_name in self._watched:
+                registry.unwatch(worker_name, self._on_ready)
+        self._watched.clear()
 
-    async def _on_watched_worker_ready(self, data: WorkerReadyData) -> None:
-        handler = self._worker_ready_handlers.get(data.worker_name)
+    async def _on_ready(self, data: WorkerReadyData) -> None:
+        handler = self._ready_handlers.get(data.worker_name)
         if handler is not None:
             await handler(data)
-        await self.on_worker_ready(data)
-        self._call_event_handler("on_worker_ready", data)
+        await self._worker.on_worker_ready(data)
+        self._worker._call_event_handler("on_worker_ready", data)
 
-    async def add_workers(self, *workers: BaseWorker, watch: bool = True) -> None:
-        """Add child workers: the runner starts them; this worker ends and cancels them."""
+    # --- children ------------------------------------------------------------------------
+
+    async def add(self, workers: Iterable[ChildWorker], *, watch: bool) -> None:
+        """Adopt ``workers`` (the runner starts them); a worker with a parent is skipped."""
+        name = self._worker.name
         added: list[str] = []
         for worker in workers:
-            if worker._parent is not None:
+            family = worker._family
+            if family.parent is not None:
                 logger.warning(
-                    "worker %r already has parent %r, skipping", worker.name, worker._parent
+                    "worker %r already has parent %r, skipping", worker.name, family.parent
                 )
                 continue
-            worker._parent = self._name
-            self._child_workers.append(worker)
+            family.parent = name
+            self.children.append(worker)
             added.append(worker.name)
-            self._send(BusAddWorkerMessage(worker=worker, source=self._name))
+            self._worker._send(BusAddWorkerMessage(worker=worker, source=name))
         if watch and added:
-            await self.watch_workers(*added)
+            await self._worker.watch_workers(*added)
 
-    async def _handle_worker_error(
+    async def handle_error(
         self, message: BusWorkerErrorMessage | BusWorkerLocalErrorMessage
     ) -> None:
-        if any(child.name == message.source for child in self._child_workers):
+        """A child's error: the ``on_worker_failed`` hook and event (others' are ignored)."""
+        if any(child.name == message.source for child in self.children):
             data = WorkerErrorData(message.source, message.error)
-            await self.on_worker_failed(data)
-            self._call_event_handler("on_worker_failed", data)
+            await self._worker.on_worker_failed(data)
+            self._worker._call_event_handler("on_worker_failed", data)
 
-    async def _handle_worker_end(self, message: BusEndWorkerMessage) -> None:
-        """End: end every child, wait for all of them, then stop."""
-        await self._propagate_end_to_children(message)
-        await self.stop()
-
-    async def _handle_worker_cancel(self, message: BusCancelWorkerMessage) -> None:
-        """Cancel: pass the cancel to every child and stop without waiting."""
-        await self._propagate_cancel_to_children(message)
-        await self.stop()
-
-    async def _propagate_end_to_children(self, message: BusEndWorkerMessage) -> None:
-        for child in self._child_workers:
-            self._send(
-                BusEndWorkerMessage(reason=message.reason, source=self._name, target=child.name)
+    async def end_children(self, message: BusEndWorkerMessage) -> None:
+        """Pass an end on to every child and wait for all of them."""
+        name = self._worker.name
+        for child in self.children:
+            self._worker._send(
+                BusEndWorkerMessage(reason=message.reason, source=name, target=child.name)
             )
-        for child in self._child_workers:
+        for child in self.children:
             await child.wait()
 
-    async def _propagate_cancel_to_children(self, message: BusCancelWorkerMessage) -> None:
-        for child in self._child_workers:
-            self._send(
-                BusCancelWorkerMessage(reason=message.reason, source=self._name, target=child.name)
+    def cancel_children(self, message: BusCancelWorkerMessage) -> None:
+        """Pass a cancel on to every child (not waiting for them)."""
+        name = self._worker.name
+        for child in self.children:
+            self._worker._send(
+                BusCancelWorkerMessage(reason=message.reason, source=name, target=child.name)
             )

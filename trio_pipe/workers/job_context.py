@@ -13,7 +13,7 @@ shielded scope, and the original exception goes on.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
@@ -27,12 +27,22 @@ from trio_pipe.workers.jobs import (
     JobParams,
 )
 
-if TYPE_CHECKING:
-    from trio_pipe.workers.requester import JobRequesterMixin
-
-__all__ = ["JobContext", "JobGroupContext"]
+__all__ = ["GroupStarter", "JobContext", "JobGroupContext"]
 
 _EXIT_REASON = "context exited with error"
+
+
+class GroupStarter(Protocol):
+    """What a job context needs of its worker (a ``BaseWorker`` is one)."""
+
+    @property
+    def job_groups(self) -> dict[str, JobGroup]: ...
+
+    async def _start_job_group(
+        self, worker_names: list[str], params: JobParams, *, events: bool
+    ) -> JobGroup: ...
+
+    async def cancel_job_group(self, job_id: str, *, reason: str | None = None) -> None: ...
 
 
 class JobGroupContext:
@@ -40,7 +50,7 @@ class JobGroupContext:
 
     def __init__(
         self,
-        worker: JobRequesterMixin,
+        worker: GroupStarter,
         worker_names: tuple[str, ...] | list[str],
         *,
         params: JobGroupParams | JobParams | None = None,
@@ -134,7 +144,7 @@ class JobContext(JobGroupContext):
 
     def __init__(
         self,
-        worker: JobRequesterMixin,
+        worker: GroupStarter,
         worker_name: str,
         *,
         params: JobParams | None = None,

@@ -6,7 +6,8 @@ What a requester asks for (:class:`JobParams`, :class:`JobGroupParams`), what it
 of requests sharing a job id: who answered, whether it is done, and the events a
 ``job_group(...)`` context iterates.
 
-Nothing here sends a message; ``workers.requester`` does that.
+Nothing here sends a message; ``workers.job_requester`` does that. ``resolve_job_params``
+(Pipecat's deprecated job keywords) lives in :mod:`trio_pipe.compat` and is re-exported.
 
 Resource handling
     A group's event queue is unbounded, like a ``trio.open_memory_channel(math.inf)``:
@@ -20,14 +21,14 @@ Resource handling
 from __future__ import annotations
 
 import math
-import warnings
 from collections import deque
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import attrs
 import trio
 
 from trio_pipe.bus.messages import JobStatus
+from trio_pipe.compat import resolve_job_params
 
 __all__ = [
     "JobError",
@@ -108,31 +109,6 @@ class JobGroupParams(JobParams):
         if isinstance(params, JobGroupParams):
             return params
         return cls(**attrs.asdict(params, recurse=False))
-
-
-P = TypeVar("P", bound=JobParams)
-
-
-def resolve_job_params(
-    params: P | None, params_class: type[P], *, _stacklevel: int = 3, **deprecated: Any
-) -> P:
-    """Fold the deprecated keyword spelling (``name=``, ``payload=``, ...) into params.
-
-    Keywords that are None were not passed. Passing any of them warns with a
-    DeprecationWarning; passing them together with ``params`` raises TypeError.
-    """
-    passed = {key: value for key, value in deprecated.items() if value is not None}
-    if not passed:
-        return params if params is not None else params_class()
-    if params is not None:
-        raise TypeError(f"pass either params or {', '.join(sorted(passed))}, not both")
-    warnings.warn(
-        f"{', '.join(f'{key}=' for key in sorted(passed))} is deprecated; "
-        f"use params={params_class.__name__}(...)",
-        DeprecationWarning,
-        stacklevel=_stacklevel,
-    )
-    return params_class(**passed)
 
 
 class JobGroupError(Exception):

@@ -144,6 +144,7 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         cancel_timeout: float = 5.0,
         raise_worker_errors: bool = False,
     ) -> None:
+        super().__init__()  # the event handler tables (EventHandlerMixin)
         self._name = name if name is not None else f"runner-{uuid.uuid4().hex[:8]}"
         self._bus = bus if bus is not None else LocalBus()
         self._registry = WorkerRegistry(self._name)

@@ -53,6 +53,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from trio_pipe import compat
 from trio_pipe.bus.messages import (
     BusJobResponseMessage,
     BusJobResponseUrgentMessage,
@@ -406,64 +407,26 @@ class UIWorker(BaseWorker):
             )
         )
 
-    # --- deprecated spellings (Pipecat deprecated them in 1.8) ------------------------------
+    # --- deprecated spellings (Pipecat deprecated them in 1.8; see trio_pipe.compat) ------
 
-    def ui_job_group(
-        self,
-        *worker_names: str,
-        name: str | None = None,
-        payload: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        cancel_on_error: bool = True,
-        label: str | None = None,
-        cancellable: bool = True,
-    ) -> JobGroupContext:
+    def ui_job_group(self, *worker_names: str, **deprecated: Any) -> JobGroupContext:
         """Deprecated: ``job_group(*worker_names, params=JobGroupParams(...))``."""
-        warnings.warn(
-            "UIWorker.ui_job_group is deprecated; use job_group(params=JobGroupParams(...)), "
-            "every group a UIWorker dispatches is client-visible",
-            DeprecationWarning,
-            stacklevel=2,
+        params = compat.ui_group_params(
+            "ui_job_group", _UI_GROUP_REPLACEMENT, JobGroupParams, deprecated
         )
-        return self.job_group(
-            *worker_names,
-            params=JobGroupParams(
-                name=name,
-                payload=payload,
-                timeout=timeout,
-                cancel_on_error=cancel_on_error,
-                label=label,
-                cancellable=cancellable,
-            ),
-        )
+        return self.job_group(*worker_names, params=params)
 
-    async def start_ui_job_group(
-        self,
-        *worker_names: str,
-        name: str | None = None,
-        payload: dict[str, Any] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 (Pipecat's keyword)
-        cancel_on_error: bool = True,
-        label: str | None = None,
-        cancellable: bool = True,
-    ) -> str:
+    async def start_ui_job_group(self, *worker_names: str, **deprecated: Any) -> str:
         """Deprecated: ``request_job_group(*worker_names, params=JobGroupParams(...))``."""
-        warnings.warn(
-            "UIWorker.start_ui_job_group is deprecated; use request_job_group(params=...)",
-            DeprecationWarning,
-            stacklevel=2,
+        params = compat.ui_group_params(
+            "start_ui_job_group", "request_job_group(params=...)", JobGroupParams, deprecated
         )
-        return await self.request_job_group(
-            *worker_names,
-            params=JobGroupParams(
-                name=name,
-                payload=payload,
-                timeout=timeout,
-                cancel_on_error=cancel_on_error,
-                label=label,
-                cancellable=cancellable,
-            ),
-        )
+        return await self.request_job_group(*worker_names, params=params)
+
+
+_UI_GROUP_REPLACEMENT = (
+    "job_group(params=JobGroupParams(...)), every group a UIWorker dispatches is client-visible"
+)
 
 
 class BaseUIWorker(UIWorker):
