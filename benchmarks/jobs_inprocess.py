@@ -162,8 +162,8 @@ def _sizes(runner: WorkerRunner, requester: BaseWorker, worker: Echo) -> dict[st
         "watches": runner.registry.watch_count,
         "job_groups": len(requester.job_groups),
         "active_jobs": len(worker.active_jobs),
-        "handler_tasks": len(worker._job_scopes),
-        "sequential_lanes": len(worker._sequential_lanes),
+        "handler_tasks": len(worker._job_server.scopes),
+        "sequential_lanes": len(worker._job_server.sequential_lanes),
     }
 
 
