@@ -31,7 +31,7 @@ Bounding memory under Hypercorn
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,11 +48,26 @@ from trio_pipe.ws.base import (
     watched,
 )
 
-__all__ = ["AsgiSocket", "asgi_socket"]
+__all__ = ["AsgiSocket", "accept_websocket", "asgi_socket"]
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_TOO_BIG = 1009
+
+# Where accept_websocket records the subprotocol it accepted: Starlette keeps no record.
+_SUBPROTOCOL_KEY = "trio_pipe.subprotocol"
+
+
+async def accept_websocket(websocket: WebSocket, *, subprotocols: Sequence[str] = ()) -> str | None:
+    """Accept ``websocket`` with the first of ``subprotocols`` that the client offered
+    (None if it offered none of them); returns it. An :class:`AsgiSocket` on this
+    WebSocket reports it as :attr:`~trio_pipe.ws.base.MessageSocket.subprotocol`.
+    """
+    offered = websocket.scope.get("subprotocols") or ()
+    chosen = next((p for p in subprotocols if p in offered), None)
+    await websocket.accept(subprotocol=chosen)
+    websocket.scope[_SUBPROTOCOL_KEY] = chosen
+    return chosen
 
 
 class AsgiSocket(MessageSocket):
@@ -61,6 +76,7 @@ class AsgiSocket(MessageSocket):
     def __init__(self, websocket: WebSocket, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._websocket = websocket
+        self.subprotocol = websocket.scope.get(_SUBPROTOCOL_KEY)
         self._receive_scope: trio.CancelScope | None = None
         found = _find_hypercorn_server()
         if found is not None:

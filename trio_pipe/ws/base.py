@@ -118,6 +118,8 @@ class MessageSocket(abc.ABC):
         self._closer_wakeup: trio.Event | None = None
         self.messages_sent = 0
         self.messages_received = 0
+        self.subprotocol: str | None = None
+        """The WebSocket subprotocol the handshake agreed on (None: none)."""
 
     # --- the interface ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ abnormal ones, which the proxy client relies on to fire ``on_disconnected`` exac
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -172,6 +172,7 @@ async def open_client_socket(
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
     close_timeout: float = 2.0,
+    subprotocols: Sequence[str] = (),
 ) -> AsyncIterator[ClientSocket]:
     """Connect to ``url`` and yield a :class:`ClientSocket`; closes it on exit.
 
@@ -180,7 +181,8 @@ async def open_client_socket(
     connection is aborted and every operation raises :class:`ConnectionClosed` (1006).
     That detects a server that vanished without closing the TCP connection (a frozen
     host, a network partition), which would otherwise look alive for as long as nothing
-    is sent. ``close_timeout`` bounds the closing handshake.
+    is sent. ``close_timeout`` bounds the closing handshake. ``subprotocols`` are offered
+    in the handshake; ``sock.subprotocol`` is the one the server accepted.
     """
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     try:
@@ -191,6 +193,7 @@ async def open_client_socket(
                         nursery,
                         url,
                         extra_headers=extra,
+                        subprotocols=list(subprotocols),
                         max_message_size=max_message_size,
                         message_queue_size=message_queue_size,
                     )
@@ -203,6 +206,7 @@ async def open_client_socket(
             except OSError as exc:
                 raise ConnectError(url, exc.strerror or str(exc)) from None
             client = ClientSocket(ws, write_timeout=write_timeout, close_timeout=close_timeout)
+            client.subprotocol = ws.subprotocol
             async with watched(client) as sock:
                 if ping_interval is not None:
                     timeout = ping_timeout if ping_timeout is not None else ping_interval

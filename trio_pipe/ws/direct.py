@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from urllib.parse import urlsplit
@@ -245,8 +245,9 @@ async def _handshake(
     url: str,
     request: Request,
     receive_buffer_size: int,
-) -> tuple[dict[str, str], list[Event]]:
-    """Send the upgrade request; return the response headers and the events after it."""
+) -> tuple[dict[str, str], str | None, list[Event]]:
+    """Send the upgrade request; return the response headers, the accepted subprotocol
+    and the events after it."""
     await stream.send_all(proto.send(request))
     while True:
         data = await stream.receive_some(receive_buffer_size)
@@ -259,7 +260,7 @@ async def _handshake(
                 headers = {
                     k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.extra_headers
                 }
-                return headers, events[i + 1 :]
+                return headers, event.subprotocol, events[i + 1 :]
             if isinstance(event, RejectConnection):
                 raise ConnectError(
                     url, f"handshake rejected ({event.status_code})", event.status_code
@@ -295,6 +296,7 @@ async def open_direct_socket(
     ping_timeout: float | None = None,
     message_queue_size: int | None = None,
     close_timeout: float = 2.0,
+    subprotocols: Sequence[str] = (),
 ) -> AsyncIterator[DirectSocket]:
     """Connect to ``url`` and yield a :class:`DirectSocket`; closes it on exit.
 
@@ -302,6 +304,8 @@ async def open_direct_socket(
     is accepted and ignored: there is no queue), plus ``receive_buffer_size`` (bytes read
     per call), ``ssl_context`` for ``wss://`` (default: the system's trust store) and
     ``close_timeout`` (longest closing handshake before the connection is dropped).
+    ``subprotocols`` are offered in the handshake; ``sock.subprotocol`` is the one the
+    server accepted.
     """
     del message_queue_size  # nothing is queued ahead of the receiver
     host, host_header, port, path, secure = _target(url)
@@ -315,8 +319,10 @@ async def open_direct_socket(
                 stream = trio.SSLStream(stream, context, server_hostname=host)
                 await stream.do_handshake()
             proto = WSConnection(ConnectionType.CLIENT)
-            request = Request(host=host_header, target=path, extra_headers=extra)
-            response_headers, early = await _handshake(
+            request = Request(
+                host=host_header, target=path, extra_headers=extra, subprotocols=list(subprotocols)
+            )
+            response_headers, subprotocol, early = await _handshake(
                 stream, proto, url, request, receive_buffer_size
             )
     except trio.TooSlowError:
@@ -337,6 +343,7 @@ async def open_direct_socket(
         write_timeout=write_timeout,
         close_timeout=close_timeout,
     )
+    sock.subprotocol = subprotocol
     await sock._process(early)  # messages that came with the handshake response
     async with trio.open_nursery() as nursery, watched(sock):
         if ping_interval is not None:

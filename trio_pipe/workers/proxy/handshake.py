@@ -37,6 +37,9 @@ import attrs
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
+from trio_pipe.ws.asgi import accept_websocket
+from trio_pipe.ws.batch import BATCH_SUBPROTOCOL
+
 __all__ = [
     "Authorize",
     "HandshakeRefusal",
@@ -117,15 +120,19 @@ async def accept_proxy_websocket(
     *,
     authorize: Authorize | None = None,
     allowed_origins: Collection[str] | None = None,
+    batching: bool = True,
 ) -> bool:
     """Accept ``websocket`` if the handshake passes the checks; otherwise refuse it.
 
-    Returns True once accepted, False after a refusal (the endpoint should return).
+    Returns True once accepted, False after a refusal (the endpoint should return). With
+    ``batching``, a client that offers the batch framing (a trio_pipe proxy client, see
+    :mod:`trio_pipe.ws.batch`) gets it; a WebSocketProxyServer on this WebSocket then
+    batches. A client that does not offer it (Pipecat's) gets today's plain wire.
     """
     headers = {k.lower(): v for k, v in websocket.headers.items()}
     refusal = await check_handshake(headers, authorize=authorize, allowed_origins=allowed_origins)
     if refusal is None:
-        await websocket.accept()
+        await accept_websocket(websocket, subprotocols=(BATCH_SUBPROTOCOL,) if batching else ())
         return True
     client = websocket.client
     logger.warning(

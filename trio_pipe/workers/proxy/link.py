@@ -21,6 +21,17 @@ Refusing early: with the JSON serializer, :func:`tag_refuser` reads a frame's ty
 whatever its content is dropped there: a flood of huge refused messages (registry
 snapshots of thousands of entries) costs a JSON parse, not a Python object per entry.
 
+Batching: on a connection that negotiated ``trio_pipe.ws.batch.BATCH_SUBPROTOCOL`` (both
+ends are trio_pipe), :meth:`ProxyLink.send` queues the encoded message and returns; a writer
+task sends whatever is queued each time the socket can write, packed by
+``trio_pipe.ws.batch.pack`` (one queued message goes as itself, a batch stays under the
+link's ``batch_limit``, nothing waits for more). The queue is bounded: a sender waits for
+room once ``_OUTBOX_LIMIT`` messages are queued, so a slow peer still pushes back on the
+bus. Inbound batches are unpacked and each message decoded and admitted as if it had come
+alone; a batch whose layout is broken is dropped whole, counted in ``decode_errors``
+(and ``malformed_batches``). Without the subprotocol (a Pipecat peer) nothing changes:
+one awaited send per message.
+
 Logging: the first few drops of each kind are warnings, then one in a thousand, so a peer
 that floods garbage cannot flood the log as well.
 """
@@ -28,6 +39,7 @@ that floods garbage cannot flood the log as well.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 
 import attrs
@@ -36,8 +48,17 @@ import trio
 
 from trio_pipe.bus.messages import BusMessage
 from trio_pipe.serializers import JSONMessageSerializer, MessageSerializer
+from trio_pipe.wakeup import Wakeup
 from trio_pipe.workers.proxy.rules import decode_frame
 from trio_pipe.ws.base import ConnectionClosed, MessageSocket
+from trio_pipe.ws.batch import (
+    BATCH_SUBPROTOCOL,
+    DEFAULT_BATCH_LIMIT,
+    MalformedBatch,
+    is_batch,
+    pack,
+    unpack,
+)
 
 __all__ = ["EarlyRefusal", "ProxyLink", "ProxyStats", "tag_refuser"]
 
@@ -45,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 _WARN_FIRST = 10
 _WARN_EVERY = 1000
+_OUTBOX_LIMIT = 256  # queued messages before a sender waits (batching connections)
 
 
 def _loud(count: int) -> bool:
@@ -112,6 +134,12 @@ class ProxyStats:
     """Frames that did not decode (malformed, unknown type, oversize, ...)."""
     encode_errors: int = 0
     """Outbound messages that could not be encoded (not sent)."""
+    batches_sent: int = 0
+    """WebSocket messages that carried more than one bus message (batching peers)."""
+    batches_received: int = 0
+    """Inbound batches read (each of its messages is also counted in ``received``)."""
+    malformed_batches: int = 0
+    """Inbound batches dropped whole for a broken layout (also in ``decode_errors``)."""
 
 
 class ProxyLink:
@@ -126,6 +154,8 @@ class ProxyLink:
         deliver: puts a message on the bus (``bus.send``).
         stats: counters to update (shared by the worker's connections).
         refuse_early: refuses a raw frame by its type before it is decoded (optional).
+        batch_limit: largest batch sent, in bytes (only where the socket negotiated
+            batching; see the module doc).
     """
 
     def __init__(
@@ -138,6 +168,7 @@ class ProxyLink:
         deliver: Callable[[BusMessage], None],
         stats: ProxyStats,
         refuse_early: EarlyRefusal | None = None,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
     ) -> None:
         self.sock = sock
         self._owner = owner
@@ -148,6 +179,13 @@ class ProxyLink:
         self._refuse_early = refuse_early
         self._scope: trio.CancelScope | None = None
         self._lost: ConnectionClosed | None = None
+        self.batching = sock.subprotocol == BATCH_SUBPROTOCOL
+        """True when both ends agreed on batch framing."""
+        self._batch_limit = batch_limit
+        self._outbox: deque[bytes] = deque()
+        self._outbox_ready = Wakeup()
+        self._outbox_room = trio.lowlevel.ParkingLot()
+        self._writer_gone = False  # the writer met the end of the connection
 
     @property
     def is_open(self) -> bool:
@@ -168,6 +206,8 @@ class ProxyLink:
             if _loud(self.stats.encode_errors):
                 logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
             return False
+        if self.batching:
+            return await self._queue(data)
         try:
             await self.sock.send(data)
         except ConnectionClosed as exc:
@@ -177,31 +217,99 @@ class ProxyLink:
         self.stats.sent += 1
         return True
 
+    async def _queue(self, data: bytes) -> bool:
+        outbox = self._outbox
+        while len(outbox) >= _OUTBOX_LIMIT and self._can_queue():
+            await self._outbox_room.park()  # the writer (or the end) makes room
+        if not self._can_queue():
+            return False
+        outbox.append(data)
+        self._outbox_ready.wake()
+        return True
+
+    def _can_queue(self) -> bool:
+        return self._lost is None and not self._writer_gone and self.sock.is_open
+
+    async def _write_queued(self) -> None:
+        """The batching writer: send whatever is queued whenever the socket can write."""
+        outbox, sock, stats, limit = self._outbox, self.sock, self.stats, self._batch_limit
+        while True:
+            if not outbox:
+                await self._outbox_ready.park()
+                continue
+            payloads = list(outbox)
+            outbox.clear()
+            self._outbox_room.unpark_all()
+            for frame in pack(payloads, limit):
+                try:
+                    await sock.send(frame)
+                except ConnectionClosed as exc:
+                    self._writer_gone = True
+                    outbox.clear()
+                    self._outbox_room.unpark_all()
+                    if not sock.is_closing:
+                        self.lose(exc)
+                    return
+                if is_batch(frame):
+                    stats.batches_sent += 1
+            stats.sent += len(payloads)
+
     def lose(self, reason: ConnectionClosed) -> None:
         """Mark the connection lost and end the receive loop."""
         if self._lost is None:
             self._lost = reason
+        self._outbox.clear()
+        self._outbox_room.unpark_all()
         if self._scope is not None:
             self._scope.cancel()
 
     async def run(self) -> ConnectionClosed:
         """Receive and deliver until the connection ends; return how it ended."""
-        sock = self.sock
         with trio.CancelScope() as scope:
             self._scope = scope
             if self._lost is not None:  # lost before the loop started
                 scope.cancel()
-            while True:
-                try:
-                    data = await sock.receive()
-                except ConnectionClosed as exc:
-                    self.lose(exc)
-                    break
-                self.stats.received += 1
-                self._handle(data)
+            if self.batching:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write_queued)
+                    await self._receive_loop()
+                    nursery.cancel_scope.cancel()
+            else:
+                await self._receive_loop()
         self._scope = None
         assert self._lost is not None
         return self._lost
+
+    async def _receive_loop(self) -> None:
+        sock, stats, batching = self.sock, self.stats, self.batching
+        while True:
+            try:
+                data = await sock.receive()
+            except ConnectionClosed as exc:
+                self.lose(exc)
+                return
+            if batching and is_batch(data):
+                self._handle_batch(data)  # type: ignore[arg-type]  # is_batch: bytes
+                continue
+            stats.received += 1
+            self._handle(data)
+
+    def _handle_batch(self, data: bytes) -> None:
+        stats = self.stats
+        try:
+            payloads = unpack(data)
+        except MalformedBatch as exc:
+            stats.decode_errors += 1
+            stats.malformed_batches += 1
+            if _loud(stats.malformed_batches):
+                logger.warning(
+                    "proxy %r: dropped a malformed batch (%s): %r", self._owner, exc, data[:200]
+                )
+            return
+        stats.batches_received += 1
+        stats.received += len(payloads)
+        for payload in payloads:
+            self._handle(payload)
 
     def _handle(self, data: bytes | str) -> None:
         if self._refuse_early is not None:

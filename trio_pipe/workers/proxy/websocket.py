@@ -60,6 +60,7 @@ from trio_pipe.workers.proxy.reconnect import Reconnect
 from trio_pipe.workers.proxy.rules import ClientRules, ServerRules, peer_bus_name
 from trio_pipe.ws.asgi import AsgiSocket
 from trio_pipe.ws.base import GOING_AWAY, MessageSocket, watched
+from trio_pipe.ws.batch import BATCH_SUBPROTOCOL
 from trio_pipe.ws.client import ConnectError, open_client_socket
 from trio_pipe.ws.direct import open_direct_socket
 
@@ -112,6 +113,10 @@ class WebSocketProxyClient(ProxyWorkerBase):
             itself (:mod:`trio_pipe.ws.direct`), about a fifth less CPU per message and
             one task switch less per inbound message; ``"trio-websocket"``: trio-websocket
             with its reader task (:mod:`trio_pipe.ws.client`).
+        batching: offer the batch framing (:mod:`trio_pipe.ws.batch`) in the handshake; a
+            trio_pipe server accepts it and then one WebSocket message may carry several
+            bus messages each way. A Pipecat server ignores the offer: one message per
+            WebSocket message, as always.
 
     Events: ``on_connected(worker, websocket)`` when a connection opens and
     ``on_disconnected(worker, websocket)`` once when it ends other than by ``stop()``.
@@ -139,6 +144,7 @@ class WebSocketProxyClient(ProxyWorkerBase):
         max_message_size: int = 16 * 1024 * 1024,
         message_queue_size: int = 64,
         socket_backend: str = "wsproto",
+        batching: bool = True,
     ) -> None:
         super().__init__(
             name,
@@ -163,6 +169,7 @@ class WebSocketProxyClient(ProxyWorkerBase):
             "ping_timeout": ping_timeout,
             "max_message_size": max_message_size,
             "message_queue_size": message_queue_size,
+            "subprotocols": (BATCH_SUBPROTOCOL,) if batching else (),
         }
         self._maintaining = False  # a connection task is alive: connecting, up or retrying
         self._attempt: trio.Event | None = None  # set when the current attempt resolved

@@ -1,0 +1,110 @@
+"""Batch framing between trio_pipe peers, and the plain wire for anyone who does not offer it.
+
+A trio_pipe proxy client offers ``trio-pipe.batch.v1``; the server (``accept_proxy_websocket``)
+accepts it only when offered. Then several bus messages may share one WebSocket message;
+a peer that does not offer it (Pipecat's client, a raw socket) gets one message per frame.
+A malformed batch is dropped and counted; the connection goes on.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from tests.workers.proxy.proxy_helpers import LIMIT, wait_for
+from tests.workers.proxy.test_boundary import JSON, Echo, registered, request
+from trio_pipe.bus.messages import BusJobResponseMessage
+from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner
+from trio_pipe.workers.proxy import WebSocketProxyClient
+from trio_pipe.ws.batch import BATCH_SUBPROTOCOL, MAGIC, is_batch, pack, unpack
+from trio_pipe.ws.client import open_client_socket
+
+JOBS = 50
+
+
+async def _many_jobs(voice: BaseWorker, count: int) -> list[object]:
+    answers: list[object] = [None] * count
+
+    async def one(i: int) -> None:
+        params = JobParams(name="echo", payload={"i": i}, timeout=LIMIT)
+        async with voice.job("worker", params=params) as task:
+            async for _ in task:
+                pass
+        answers[i] = task.response
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            for i in range(count):
+                nursery.start_soon(one, i)
+    return answers
+
+
+async def test_trio_pipe_peers_batch_and_every_job_completes_in_order(make_proxy_app, nursery):
+    app = await make_proxy_app(Echo("worker"))
+    voice = BaseWorker("voice")
+    client = WebSocketProxyClient(
+        "proxy", url=app.ws_url("voice"), remote_worker_name="worker", local_worker_name="voice"
+    )
+    runner = WorkerRunner(name="runner-a", handle_sigint=False)
+    await runner.add_workers(voice, client)
+    await nursery.start(runner.run)
+    await voice.activate_worker("proxy")
+    await _many_jobs(voice, 1)  # the registry has arrived; the rest go at once
+    answers = await _many_jobs(voice, JOBS)
+    assert answers == [{"i": i} for i in range(JOBS)]
+    server = app.proxies[0]
+    assert client.websocket.subprotocol == BATCH_SUBPROTOCOL
+    assert server.websocket.subprotocol == BATCH_SUBPROTOCOL
+    # Requests went out together, so fewer WebSocket messages than bus messages, both ways.
+    assert client.stats.batches_sent > 0 and server.stats.batches_sent > 0
+    assert client.websocket.messages_sent < client.stats.sent
+    assert server.websocket.messages_sent < server.stats.sent
+    assert server.stats.batches_received == client.stats.batches_sent
+    assert server.stats.decode_errors == client.stats.decode_errors == 0
+    await runner.cancel()
+
+
+async def test_a_client_that_does_not_offer_batching_gets_one_message_per_frame(make_proxy_app):
+    app = await make_proxy_app(Echo("worker"))
+    async with open_client_socket(app.ws_url("plain")) as sock:
+        assert sock.subprotocol is None
+        await registered(sock)
+        for i in range(JOBS):  # all at once: a batching server would batch the answers
+            await sock.send(JSON.serialize(request(f"j{i}", "plain")))
+        answered = set()
+        with trio.fail_after(LIMIT):
+            while len(answered) < JOBS:
+                frame = await sock.receive()
+                assert not is_batch(frame)
+                message = JSON.deserialize(frame)  # each frame is one plain message
+                if isinstance(message, BusJobResponseMessage):
+                    answered.add(message.job_id)
+        assert app.proxies[0].stats.batches_sent == 0
+
+
+async def test_a_malformed_batch_is_dropped_and_counted_and_the_connection_goes_on(
+    make_proxy_app,
+):
+    app = await make_proxy_app(Echo("worker"))
+    async with open_client_socket(app.ws_url("mallory"), subprotocols=[BATCH_SUBPROTOCOL]) as sock:
+        assert sock.subprotocol == BATCH_SUBPROTOCOL
+        proxy = app.proxies[0]
+        await sock.send(MAGIC + b"\x00\x00\x00\x09abc")  # a length past the end
+        await sock.send(MAGIC)  # empty
+        # A well-formed batch with one undecodable payload between two good requests.
+        good = [JSON.serialize(request(f"ok{i}", "mallory")) for i in range(2)]
+        (batch,) = pack([good[0], b"{not json", good[1]])
+        await sock.send(batch)
+        answered = set()
+        with trio.fail_after(LIMIT):
+            while answered != {"ok0", "ok1"}:
+                frame = await sock.receive()
+                payloads = unpack(frame) if is_batch(frame) else [frame]
+                for payload in payloads:
+                    message = JSON.deserialize(payload)
+                    if isinstance(message, BusJobResponseMessage):
+                        answered.add(message.job_id)
+        await wait_for(lambda: proxy.stats.delivered >= 2)
+        assert proxy.stats.malformed_batches == 2
+        assert proxy.stats.decode_errors == 3  # two broken batches, one bad payload
+        assert proxy.stats.batches_received == 1
+        assert proxy.websocket.is_open
