@@ -168,3 +168,30 @@ async def test_job_outcomes_and_latency_per_worker(metrics: Metrics, autojump_cl
     assert got[("trio_pipe_job_latency_seconds_count", (("worker", "w"),))] == 3
     assert got[("trio_pipe_job_latency_seconds_bucket", (("le", "0.005"), ("worker", "w")))] == 1
     assert got[("trio_pipe_job_latency_seconds_bucket", (("le", "0.25"), ("worker", "w")))] == 2
+
+
+def test_redis_bus_and_proxy_figures(metrics: Metrics) -> None:
+    import coredis
+
+    from trio_pipe.bus.messages import BusEndMessage
+    from trio_pipe.bus.redis import RedisBus
+    from trio_pipe.workers.proxy.websocket import WebSocketProxyClient
+
+    bus = RedisBus(redis=coredis.Redis(host="127.0.0.1", port=1), max_pending=2)
+    for _ in range(3):  # not running: two wait to be published, the third is refused
+        bus.publish(BusEndMessage(source="me"))
+    bus.resubscriptions = 4
+    proxy = WebSocketProxyClient(
+        "to-research", url="ws://127.0.0.1:1/ws", remote_worker_name="r", local_worker_name="l"
+    )
+    proxy.stats.sent, proxy.stats.received, proxy.stats.decode_errors = 5, 7, 1
+    got = samples(metrics.render().decode())
+    assert got[("trio_pipe_redis_bus_publish_queue", ())] == 2
+    assert got[("trio_pipe_redis_bus_publish_dropped_total", ())] == 1
+    assert got[("trio_pipe_redis_bus_reconnects_total", ())] == 4
+    worker = (("worker", "to-research"),)
+    assert got[("trio_pipe_proxy_links_open", worker)] == 0
+    assert got[("trio_pipe_proxy_backlog", worker)] == 0
+    assert got[("trio_pipe_proxy_messages_total", (("direction", "sent"), *worker))] == 5
+    assert got[("trio_pipe_proxy_messages_total", (("direction", "received"), *worker))] == 7
+    assert got[("trio_pipe_proxy_decode_errors_total", worker)] == 1
