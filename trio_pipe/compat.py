@@ -1,14 +1,15 @@
 """Pipecat's deprecated spellings, in one place, so the main API reads as plain Trio code.
 
-Pipecat 1.14 still accepts, with a ``DeprecationWarning``, spellings it replaced in 1.8:
+Pipecat 1.14 still accepts, with a ``DeprecationWarning``, spellings it replaced:
 the job keywords ``name=``, ``payload=``, ``timeout=`` and ``cancel_on_error=`` of
 ``request_job``/``job``/``request_job_group``/``job_group``/
 ``create_job_group_and_request_job`` (now ``params=JobParams(...)`` /
-``JobGroupParams(...)``), and ``UIWorker.ui_job_group``/``start_ui_job_group``. A 1.14
-user may still call them, so trio_pipe accepts them too; the public methods take them as
-``**deprecated`` and hand them here, where they are checked, warned about and folded
-into the params object. Nothing in this module is needed by code that uses the current
-spellings, and it imports no other trio_pipe module.
+``JobGroupParams(...)``), ``UIWorker.ui_job_group``/``start_ui_job_group``,
+``BusBridgeProcessor(target_task=...)`` (now ``target_worker``) and ``BaseUIWorker``
+(now ``UIWorker``). A 1.14 user may still call them, so trio_pipe accepts them too; the
+public methods hand them here, where they are checked, warned about and folded into
+what the current spelling says. Nothing in this module is needed by code that uses the
+current spellings, and it imports no other trio_pipe module.
 
 Drop this module (and the ``**deprecated`` parameters) when Pipecat drops the spellings.
 """
@@ -19,7 +20,14 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-__all__ = ["JOB_KEYWORDS", "UI_GROUP_KEYWORDS", "job_params", "resolve_job_params"]
+__all__ = [
+    "JOB_KEYWORDS",
+    "UI_GROUP_KEYWORDS",
+    "deprecated_class",
+    "job_params",
+    "renamed_keyword",
+    "resolve_job_params",
+]
 
 P = TypeVar("P")
 
@@ -89,3 +97,21 @@ def ui_group_params(
     )
     values = {"cancel_on_error": True, "cancellable": True, **deprecated}
     return params_class(**values)
+
+
+def renamed_keyword(
+    where: str, old: str, new: str, old_value: P | None, new_value: P | None
+) -> P | None:
+    """A keyword Pipecat renamed: warn (pointing at the caller) when the old one is passed;
+    the new one wins when both are."""
+    if old_value is None:
+        return new_value
+    warnings.warn(
+        f"{where}({old}=...) is deprecated; use {new}=...", DeprecationWarning, stacklevel=3
+    )
+    return new_value if new_value is not None else old_value
+
+
+def deprecated_class(old: str, new: str) -> None:
+    """Warn (pointing at the code that instantiates it) that class ``old`` is now ``new``."""
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)

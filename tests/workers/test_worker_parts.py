@@ -149,3 +149,26 @@ def test_the_deprecated_spellings_live_in_compat() -> None:
         BaseWorker("w").job("x", payload={"a": 1})
     (warning,) = caught
     assert warning.category is DeprecationWarning and warning.filename == __file__
+
+
+def test_renamed_and_deprecated_spellings_warn_at_the_callers_line() -> None:
+    from trio_pipe.bus import LocalBus
+    from trio_pipe.workers.bridge_processor import BusBridgeProcessor
+    from trio_pipe.workers.ui import BaseUIWorker
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bridge = BusBridgeProcessor(bus=LocalBus(), worker_name="v", target_task="brain")
+        BaseUIWorker("old")
+    assert [(w.category, w.filename) for w in caught] == [(DeprecationWarning, __file__)] * 2
+    from trio_pipe.bus.messages import BusFrameMessage
+    from trio_pipe.frames import TextFrame
+    from trio_pipe.processors import FrameDirection
+
+    def frame_from(source: str) -> BusFrameMessage:
+        return BusFrameMessage(
+            frame=TextFrame(text="x"), direction=FrameDirection.DOWNSTREAM, source=source
+        )
+
+    assert bridge.accepts_bus_message(frame_from("brain"))
+    assert not bridge.accepts_bus_message(frame_from("other"))

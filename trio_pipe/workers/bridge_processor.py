@@ -24,9 +24,9 @@ Resource handling
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Protocol
 
+from trio_pipe import compat
 from trio_pipe.bus.messages import BusFrameMessage, BusMessage
 from trio_pipe.frames import (
     CancelFrame,
@@ -85,14 +85,9 @@ class BusBridgeProcessor(FrameProcessor):
         target_task: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        if target_task is not None:
-            warnings.warn(
-                "BusBridgeProcessor(target_task=...) is deprecated; use target_worker=...",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if target_worker is None:
-                target_worker = target_task
+        target_worker = compat.renamed_keyword(
+            "BusBridgeProcessor", "target_task", "target_worker", target_task, target_worker
+        )
         self._bus = bus
         self._worker_name = worker_name
         self._target_worker = target_worker

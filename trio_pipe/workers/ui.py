@@ -47,7 +47,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -433,5 +432,5 @@ class BaseUIWorker(UIWorker):
     """Deprecated (as in Pipecat since 1.12): use :class:`UIWorker`, which does the same."""
 
     def __init__(self, name: str | None = None, *, active: bool = True) -> None:
-        warnings.warn("BaseUIWorker is deprecated; use UIWorker", DeprecationWarning, stacklevel=2)
+        compat.deprecated_class("BaseUIWorker", "UIWorker")
         super().__init__(name, active=active)
