@@ -115,6 +115,13 @@ async def test_scraped_figures_match_the_sessions(metrics: Metrics) -> None:
     assert writes == first[0] + second[0] - 2
     assert value("output_pacing_lag_seconds_bucket", le="+Inf") == writes
     assert value("output_send_time_error_seconds_count") == writes
+    # tracking keeps nothing alive, and the counts of what is gone stay
+    gc.collect()
+    assert not metrics._tracked["input_transport"].live
+    assert not metrics._tracked["serializer"].live
+    again = samples(metrics.render().decode())
+    assert again[("trio_pipe_serializer_decode_errors_total", ())] == 1
+    assert again[("trio_pipe_input_dropped_messages_total", ())] == 1
 
 
 def test_counts_of_collected_objects_are_kept(metrics: Metrics) -> None:

@@ -39,6 +39,7 @@ paced audio write and per job, one histogram bucket.
 from __future__ import annotations
 
 import bisect
+import inspect
 import math
 import weakref
 from collections import OrderedDict, defaultdict
@@ -97,6 +98,38 @@ class Buckets:
         return out
 
 
+_CELL = "_trio_pipe_counts"
+
+
+class _Counter:
+    """A counter attribute kept in a small dict of the instance's own (``_CELL``), so that
+    its final value can be read after the instance is gone without keeping the instance
+    alive. Installed on a tracked class by :class:`_Tracked`; instances without a cell
+    (created while no metrics were active) keep the value in their ``__dict__``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__
+        cell = state.get(_CELL)
+        if cell is not None:
+            return cell[self.name]
+        return state.get(self.name, 0)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        state = obj.__dict__
+        cell = state.get(_CELL)
+        if cell is not None:
+            cell[self.name] = value
+        else:
+            state[self.name] = value
+
+
 class _Tracked:
     """Live objects of one kind (weakly) and the final counters of those that are gone."""
 
@@ -110,14 +143,26 @@ class _Tracked:
             return
         self.live.add(obj)
         state = getattr(obj, "__dict__", None)
-        if state is not None:
-            # The instance dict outlives the instance (the finalizer holds it): read the
-            # final counts from it when the object is collected.
-            weakref.finalize(obj, self._retire, state)
-
-    def _retire(self, state: dict[str, Any]) -> None:
+        if state is None or _CELL in state:
+            return
+        cls = type(obj)
+        names = []
         for name in self.counters:
-            self.retired[name] += state.get(name, 0)
+            existing = inspect.getattr_static(cls, name, None)
+            if existing is None:
+                setattr(cls, name, _Counter(name))
+            elif not isinstance(existing, _Counter):
+                continue  # the class defines it (a property): read live only
+            names.append(name)
+        # The counts move to a cell only the object and the finalizer hold: read when
+        # the object is collected, and holding it keeps nothing else alive.
+        cell = {name: state.pop(name, 0) for name in names}
+        state[_CELL] = cell
+        weakref.finalize(obj, self._retire, cell)
+
+    def _retire(self, cell: dict[str, Any]) -> None:
+        for name, value in cell.items():
+            self.retired[name] += value
 
     def totals(self) -> dict[str, float]:
         totals = dict(self.retired)
@@ -137,8 +182,6 @@ _KINDS: dict[str, tuple[str, ...]] = {
         "publish_dropped",
         "publish_errors",
         "decode_errors",
-        "published",
-        "received",
     ),
 }
 
