@@ -253,7 +253,7 @@ async def test_r6_runners_exchange_registries_once(autojump_clock):
 @pytest.mark.parametrize("handle_sigterm", [False, True])
 async def test_r7_signals(autojump_clock, handle_sigterm):
     w = Ending("w")
-    runner = WorkerRunner(handle_sigterm=handle_sigterm)
+    runner = WorkerRunner(handle_sigint=True, handle_sigterm=handle_sigterm)
     await runner.add_workers(w)
     async with trio.open_nursery() as n:
         await n.start(runner.run)
@@ -269,7 +269,7 @@ async def test_r7_signals(autojump_clock, handle_sigterm):
 
 async def test_r7_second_signal_stops_at_once(autojump_clock):
     stubborn = Ending("stubborn", ignore_cancel=True)
-    runner = WorkerRunner(cancel_timeout=100)
+    runner = WorkerRunner(handle_sigint=True, cancel_timeout=100)  # not the main task
     await runner.add_workers(stubborn)
     async with trio.open_nursery() as n:
         await n.start(runner.run)
