@@ -5,14 +5,10 @@ runner's nursery (``run``): it announces itself (a BusWorkerReadyMessage, then t
 registry entry, which runs the watchers), activates if asked to, watches the workers its
 ``@worker_ready`` methods name, and waits until it is stopped.
 
-Composition: a worker is made of parts that keep their own state and see the worker only
-through its port (``workers.port``: name, registry, send, child tasks, events, plus the
-hooks each part calls back): the :class:`~trio_pipe.workers.job_server.JobServer` (jobs
-it serves), the :class:`~trio_pipe.workers.job_requester.JobRequester` (groups it
-launched) and the :class:`~trio_pipe.workers.family.WorkerFamily` (parent, children,
-watches). ``BaseWorker`` keeps Pipecat's method names as one-line delegates to them; the
-job API's delegates and hooks are written in ``workers.serving_api`` and
-``workers.requesting_api`` (stateless classes, part of ``BaseWorker``).
+Composition: the worker's job server, job requester and family are parts with their own
+state that see the worker only through its port (``workers.port``); ``BaseWorker``
+creates them and keeps Pipecat's names as delegates (``serving_api``, ``requesting_api``,
+``family_api``: stateless classes, read them as part of ``BaseWorker``).
 
 Activation: an inactive worker receives only activate, deactivate, end-worker and
 cancel-worker messages; registry watches fire either way because they do not travel on
