@@ -30,7 +30,7 @@ uvicorn (PIPECAT_PYTHON), in two configurations doing the same work on both side
 Rounds alternate servers; each comparison is the median of the per-round ratios (the
 largest N kept up; the CPU per session at the largest N both kept up) with min and max.
 
-    python -m benchmarks.transport_sessions [--sessions 20 40 60 80 100] [--seconds 8]
+    python -m benchmarks.transport_sessions [--sessions 10 20 40 60 80 100] [--seconds 8]
     python -m benchmarks.transport_sessions --quick      # 4 s runs at 40 and 80, 1 round
 """
 
@@ -278,7 +278,7 @@ def summarise(config: str, rounds: list[dict[str, Any]]) -> dict[str, dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, nargs="+", default=[20, 40, 60, 80, 100])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[10, 20, 40, 60, 80, 100])
     parser.add_argument("--seconds", type=float, default=8.0, help="stream length per run")
     parser.add_argument("--quick", action="store_true", help="4 s runs at 40 and 80, 1 round")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
