@@ -30,10 +30,12 @@ What is exported (all names start with ``trio_pipe_``):
 
 Cost: counters are read from the objects' own counters when ``/metrics`` is scraped (a
 custom collector), not updated on the hot path. Objects register themselves with
-:func:`track` when they are created, only while a :class:`Metrics` is active; the
-counts of an object that is gone are kept (its ``__dict__`` outlives it), so counters
-never go down. The per-message work is the session wrapper's few additions and, per
-paced audio write and per job, one histogram bucket.
+:func:`trio_pipe.tracked.track` when they are created, only while a :class:`Metrics` is
+active (weakly: tracking keeps nothing alive); a tracked object's counters live in a
+small dict of its own that outlives it, so the counts of finished sessions are kept and
+counters never go down. The per-message work is the session wrapper's few additions, two
+counter reads per received message (~0.5 µs) and, per paced audio write and per job, one
+histogram bucket.
 """
 
 from __future__ import annotations
