@@ -17,6 +17,12 @@ Each side's best round is printed; the comparisons are the medians of the per-ro
 ratios with their min and max (targets: p50 <= 0.75x, jobs/s >= 1.5x). ``--profile DIR``
 writes cProfile data of our client and server processes.
 
+The ``wire`` section (``benchmarks/_proxy_wire.py``, skip it with ``--no-wire``) runs every
+pairing of ends (trio_pipe or Pipecat as client and as server, ours batching when both
+ends are ours) on three workloads, each on fresh processes: sequential job p50, jobs/s
+and plain-message round trips/s at 50 outstanding; its ``wire_*`` speedups compare each
+pairing with Pipecat <-> Pipecat, and ``wire.targets`` states issue 12's targets.
+
     python -m benchmarks.proxy_rtt [--sequential N] [--throughput N] [--rounds R] [--quick]
 """
 
@@ -180,9 +186,10 @@ def _server_role(profile: str | None, server: str = "hypercorn") -> None:
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
 
+    from trio_pipe.bus.messages import BusTTSSpeakMessage
     from trio_pipe.serving import serve_asgi
     from trio_pipe.workers import BaseWorker, WorkerRunner, job
-    from trio_pipe.workers.proxy import WebSocketProxyServer
+    from trio_pipe.workers.proxy import WebSocketProxyServer, accept_proxy_websocket
     from trio_pipe.ws.direct_server import serve_direct
 
     class Echo(BaseWorker):
@@ -193,6 +200,13 @@ def _server_role(profile: str | None, server: str = "hypercorn") -> None:
         @job(name="cpu")  # the process's CPU time, so the client can measure a phase
         async def cpu(self, message: Any) -> None:
             await self.send_job_response(message.job_id, {"cpu": time.process_time()})
+
+        async def on_bus_message(self, message: Any) -> None:  # the wire's plain messages
+            await super().on_bus_message(message)
+            if isinstance(message, BusTTSSpeakMessage) and message.target == self.name:
+                await self.send_bus_message(
+                    BusTTSSpeakMessage(text=message.text, source=self.name, target=message.source)
+                )
 
     async def main() -> None:
         runner = WorkerRunner(name="bench-server", handle_sigint=False)
@@ -211,7 +225,7 @@ def _server_role(profile: str | None, server: str = "hypercorn") -> None:
             done.set()  # one client per process: its leaving ends the run
 
         async def endpoint(websocket: Any) -> None:  # Starlette under Hypercorn
-            await websocket.accept()
+            await accept_proxy_websocket(websocket)  # batching, if the client offers it
             await serve_proxy(websocket)
 
         async def direct(request: Any) -> None:  # the lean server, no ASGI
@@ -348,6 +362,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="cProfile our client and server")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
     parser.add_argument(
+        "--no-wire", action="store_true", help="skip the wire section (benchmarks/_proxy_wire.py)"
+    )
+    parser.add_argument(
         "--compare-backends",
         action="store_true",
         help="also run our client on trio-websocket, and our server on ws.direct_server",
@@ -436,6 +453,13 @@ def main() -> None:
         doc["targets"] = {"rtt_p50": "<= 0.75x", "jobs_per_s": ">= 1.5x"}
     else:
         doc["pipecat"] = "not measured: set PIPECAT_PYTHON to a Python with pipecat-ai==1.14.0"
+    if not args.no_wire:  # every pairing of ends, plain messages too (issue 12)
+        from benchmarks._proxy_wire import measure
+
+        wire = measure(args.sequential, args.throughput, args.rounds, pc_python)
+        if "speedup" in wire:
+            doc.setdefault("speedup", {}).update(wire.pop("speedup"))
+        doc["wire"] = wire
     emit(doc)
 
 
