@@ -35,6 +35,7 @@ import sniffio
 import trio
 
 from trio_pipe.serving_sockets import TCPKeepalive, listening_socket
+from trio_pipe.ws.hypercorn_adapter import hypercorn_connections
 
 if TYPE_CHECKING:
     from trio_pipe.metrics import Metrics
@@ -126,6 +127,8 @@ async def serve_asgi(
         metrics = Metrics()
     if metrics is not None:
         app = metrics.asgi(app)
+    # Outermost, so it sees Hypercorn's own ``send``: bounded WebSocket writes (ws.asgi).
+    app = hypercorn_connections(app)
     if config is None:
         config = hypercorn.config.Config()
         # Through the logging setup of the application (its levels and handlers): with

@@ -9,15 +9,17 @@ WebSocket in an app served by Hypercorn under Trio.
 Bounding writes under Hypercorn
     Hypercorn writes to the TCP stream inside a shielded cancel scope, so no deadline
     around ``websocket.send`` can interrupt a write to a peer that stopped reading. To
-    abort, this backend finds, once at construction, the Trio stream Hypercorn serves this
-    connection on (by walking from the ASGI task to Hypercorn's ``TCPServer`` in its
-    ancestors) and closes its socket: Trio then fails the blocked write, Hypercorn sees the
-    connection closed and ends it. Hypercorn also writes frames of its own (pongs, its
-    1009 close): the connection's stream is wrapped in a
-    :class:`~trio_pipe.ws.base.GuardedStream`, so those writes are under the same write
-    watchdog. If the stream cannot be found (another server, another Hypercorn layout),
-    abort still marks the socket closed and logs a warning once: our side stops using it,
-    but a write already blocked can only end when the peer does.
+    abort, this backend closes the socket of the Trio stream Hypercorn serves this
+    connection on: Trio then fails the blocked write, Hypercorn sees the connection closed
+    and ends it. It finds that stream in the WebSocket's ASGI scope, where the
+    ``trio_pipe.ws.hypercorn_adapter.hypercorn_connections`` middleware (applied by
+    ``trio_pipe.serving.serve_asgi``) recorded it, so the socket may be built in any task.
+    Hypercorn also writes frames of its own (pongs, its 1009 close): the connection's
+    stream is wrapped in a :class:`~trio_pipe.ws.base.GuardedStream`, so those writes are
+    under the same write watchdog. Without that record (another server, or Hypercorn
+    started without the middleware) a warning is logged once and :attr:`AsgiSocket.can_abort`
+    is False: abort marks the socket closed, our side stops using it, but a write already
+    blocked can only end when the peer does.
 
 Bounding memory under Hypercorn
     Hypercorn answers a message over ``websocket_max_message_size`` with a 1009 close
@@ -31,7 +33,7 @@ Bounding memory under Hypercorn
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,6 +49,7 @@ from trio_pipe.ws.base import (
     MessageSocket,
     watched,
 )
+from trio_pipe.ws.hypercorn_adapter import SCOPE_KEY, HypercornConnection
 
 __all__ = ["AsgiSocket", "accept_websocket", "asgi_socket"]
 
@@ -78,12 +81,12 @@ class AsgiSocket(MessageSocket):
         self._websocket = websocket
         self.subprotocol = websocket.scope.get(_SUBPROTOCOL_KEY)
         self._receive_scope: trio.CancelScope | None = None
-        found = _find_hypercorn_server()
-        if found is not None:
-            self._stream: trio.abc.Stream | None = _guard_server(*found, self)
+        connection: HypercornConnection | None = websocket.scope.get(SCOPE_KEY)
+        self._stream: trio.abc.Stream | None = None
+        if connection is not None:
+            self._stream = _guard_server(connection.server, connection.ws_stream, self)
         else:
             _warn_unguarded()
-            self._stream = _find_hypercorn_stream()
 
     @property
     def websocket(self) -> WebSocket:
@@ -158,25 +161,6 @@ class AsgiSocket(MessageSocket):
             socket.close()
 
 
-def _find_hypercorn_server() -> tuple[TCPServer, WSStream] | None:
-    """Hypercorn's ``TCPServer`` and ``WSStream`` running the current ASGI task, if any.
-
-    The ASGI task's first frame holds the ``send`` callable Hypercorn gave the app: the
-    ``WSStream``'s ``app_send``. The stream writes through its HTTP/1 protocol's ``send``,
-    and that protocol through the ``TCPServer``'s ``protocol_send``.
-    """
-    for local_vars in _ancestor_frames():
-        ws_stream = getattr(local_vars.get("send"), "__self__", None)
-        if not isinstance(ws_stream, WSStream):
-            continue
-        protocol = getattr(ws_stream.send, "__self__", None)
-        server = getattr(getattr(protocol, "send", None), "__self__", None)
-        if isinstance(server, TCPServer):
-            return server, ws_stream
-        return None
-    return None
-
-
 def _guard_server(server: TCPServer, ws_stream: WSStream, sock: AsgiSocket) -> trio.abc.Stream:
     """Put Hypercorn's writes on this connection under ``sock``'s watchdog and bound its
     message buffer; returns the raw stream (what an abort closes)."""
@@ -197,7 +181,12 @@ def _warn_unguarded() -> None:
     global _warned
     if not _warned:
         _warned = True
-        logger.warning("not under Hypercorn (HTTP/1, Trio): its pongs and buffers are unbounded")
+        logger.warning(
+            "WebSocket not served by trio_pipe.serving.serve_asgi (no Hypercorn connection "
+            "in its scope; wrap the app in ws.hypercorn_adapter.hypercorn_connections): "
+            "a write to a client that stops reading cannot be aborted, and the server's "
+            "pongs and message buffer are not bounded"
+        )
 
 
 class _BoundedBuffer(WebsocketBuffer):
@@ -219,34 +208,6 @@ class _BoundedBuffer(WebsocketBuffer):
             self._on_overflow(self.max_length)
             raise FrameTooLargeError()
         super().extend(event)
-
-
-def _ancestor_frames() -> Iterator[dict[str, Any]]:
-    """The local variables of every coroutine frame of this task and its ancestors."""
-    try:
-        task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
-    except RuntimeError:  # not called from a Trio task
-        return
-    while task is not None:
-        coro: Any = task.coro
-        while coro is not None:
-            frame = getattr(coro, "cr_frame", None)
-            if frame is not None:
-                yield frame.f_locals
-            coro = getattr(coro, "cr_await", None)
-        nursery = task.parent_nursery
-        task = nursery.parent_task if nursery is not None else None
-
-
-def _find_hypercorn_stream() -> trio.abc.Stream | None:
-    """The accepted stream that Trio's ``serve_listeners`` handed to the connection
-    running the current ASGI task (a Hypercorn layout without a ``TCPServer`` frame)."""
-    streams = (trio.SocketStream, trio.SSLStream)
-    for local_vars in _ancestor_frames():
-        stream = local_vars.get("stream")
-        if isinstance(stream, streams):
-            return stream
-    return None
 
 
 @asynccontextmanager

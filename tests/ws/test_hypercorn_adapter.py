@@ -1,0 +1,107 @@
+"""Bounded writes under Hypercorn, found through the ASGI scope (never a coroutine frame).
+
+* under ``serve_asgi`` every WebSocket scope carries its Hypercorn connection (this pins
+  the Hypercorn layout the adapter relies on);
+* an ``AsgiSocket`` built outside the endpoint's task (here: in the test's own task) still
+  aborts a write to a client that stopped reading, within its write timeout;
+* a Hypercorn whose objects moved fails loudly, naming what is missing; a server that is
+  not Hypercorn gets no record (the socket then says it cannot abort).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import trio
+from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.trio.tcp_server import TCPServer
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from trio_pipe.serving import serve_asgi
+from trio_pipe.ws.asgi import AsgiSocket
+from trio_pipe.ws.base import ConnectionClosed, GuardedStream, WriteTimeout
+from trio_pipe.ws.client import open_client_socket
+from trio_pipe.ws.hypercorn_adapter import (
+    SCOPE_KEY,
+    HypercornConnection,
+    HypercornLayoutChanged,
+    hypercorn_connections,
+)
+
+LIMIT = 20.0  # hang guard
+
+
+async def _serve_handing_out(nursery: trio.Nursery):
+    """A served app whose endpoint hands each accepted WebSocket to the test and waits."""
+    send, receive = trio.open_memory_channel[tuple[WebSocket, trio.Event]](math.inf)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        done = trio.Event()
+        send.send_nowait((websocket, done))
+        await done.wait()
+
+    served = await nursery.start(serve_asgi, Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
+    return served.ws_url("/ws"), receive
+
+
+async def test_every_websocket_scope_carries_its_hypercorn_connection(nursery):
+    url, accepted = await _serve_handing_out(nursery)
+    with trio.fail_after(LIMIT):
+        async with open_client_socket(url):
+            websocket, done = await accepted.receive()
+            connection = websocket.scope[SCOPE_KEY]
+            assert isinstance(connection, HypercornConnection)
+            assert isinstance(connection.server, TCPServer)
+            assert isinstance(connection.ws_stream, WSStream)
+            assert isinstance(connection.server.stream, trio.SocketStream)
+            done.set()
+
+
+async def test_a_socket_built_outside_the_endpoint_task_still_aborts_a_stuck_write(nursery):
+    url, accepted = await _serve_handing_out(nursery)
+    with trio.fail_after(LIMIT):
+        async with open_client_socket(url, message_queue_size=1):  # and never reads
+            websocket, done = await accepted.receive()
+            # The test's task is no descendant of Hypercorn's: no frame walk could find it.
+            sock = AsgiSocket(websocket, write_timeout=0.5)
+            assert sock.can_abort
+            async with trio.open_nursery() as watch:
+                watch.start_soon(sock._run_watchdog)
+                assert isinstance(websocket.scope[SCOPE_KEY].server.stream, GuardedStream)
+                payload = b"x" * 65536
+                with pytest.raises(ConnectionClosed) as ended:
+                    while True:  # fills the client's buffers, then a write blocks
+                        await sock.send(payload)
+                watch.cancel_scope.cancel()
+            assert isinstance(ended.value, WriteTimeout)
+            assert sock.close_reason is ended.value
+            done.set()
+
+
+async def _app(scope, receive, send) -> None:
+    pass
+
+
+async def test_a_send_that_is_not_hypercorns_gets_no_record():
+    async def send(message) -> None:
+        pass
+
+    scope = {"type": "websocket"}
+    await hypercorn_connections(_app)(scope, None, send)
+    assert SCOPE_KEY not in scope
+    assert HypercornConnection.from_send(send) is None
+
+
+def test_a_hypercorn_whose_layout_moved_fails_loudly() -> None:
+    stream = WSStream.__new__(WSStream)  # Hypercorn's class, its innards not as expected
+
+    async def loose_send(event) -> None:
+        pass
+
+    stream.send = loose_send  # a plain function, not a protocol's method
+    with pytest.raises(HypercornLayoutChanged, match=r"WSStream\.send"):
+        HypercornConnection.from_send(stream.app_send)

@@ -1,0 +1,87 @@
+"""The one place that knows Hypercorn's internals: a WebSocket connection's TCP stream.
+
+Hypercorn writes to the TCP stream inside a shielded cancel scope and keeps reading into
+an unbounded message buffer after a 1009 (see ``trio_pipe.ws.asgi``); neither its config
+nor its ASGI extensions expose the stream or the buffer. So :func:`hypercorn_connections`,
+an ASGI middleware that ``trio_pipe.serving.serve_asgi`` puts around every app, follows the
+``send`` callable Hypercorn hands the app (the ``WSStream``'s ``app_send``) to the
+``WSStream``, its protocol and the ``TCPServer`` (the owner of the stream), and records
+them in the WebSocket's ASGI scope under :data:`SCOPE_KEY`. An
+:class:`~trio_pipe.ws.asgi.AsgiSocket` reads them from its WebSocket's scope, so it can be
+built in any task (the endpoint's or a runner's), and no coroutine frame is ever read.
+
+Hypercorn is pinned to a tested range in pyproject.toml; if a release moves these
+attributes, :meth:`HypercornConnection.from_send` raises :class:`HypercornLayoutChanged`
+for the first WebSocket, naming what it did not find (tests/ws/test_hypercorn_adapter.py
+pins the layout), instead of serving connections whose writes are not bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+from hypercorn.protocol.ws_stream import WebsocketBuffer, WSStream
+from hypercorn.trio.tcp_server import TCPServer
+
+__all__ = ["SCOPE_KEY", "HypercornConnection", "HypercornLayoutChanged", "hypercorn_connections"]
+
+SCOPE_KEY = "trio_pipe.hypercorn_connection"
+"""Where :func:`hypercorn_connections` puts a WebSocket's :class:`HypercornConnection`."""
+
+
+class HypercornLayoutChanged(RuntimeError):
+    """Hypercorn's objects are not where the tested versions keep them."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"Hypercorn's connection layout changed ({missing}); trio_pipe cannot bound "
+            "writes to WebSocket clients on it: use the Hypercorn range in trio_pipe's "
+            "pyproject.toml"
+        )
+
+
+@attrs.frozen
+class HypercornConnection:
+    """A WebSocket connection's ``TCPServer`` (it owns the Trio stream) and ``WSStream``
+    (it owns the message buffer)."""
+
+    server: TCPServer
+    ws_stream: WSStream
+
+    @classmethod
+    def from_send(cls, send: Callable[..., Awaitable[None]]) -> HypercornConnection | None:
+        """The connection behind ``send``; None if ``send`` is not Hypercorn's (another
+        server). Raises :class:`HypercornLayoutChanged` if it is Hypercorn's but the
+        rest is not where it should be."""
+        ws_stream = getattr(send, "__self__", None)
+        if not isinstance(ws_stream, WSStream):
+            return None
+        protocol = getattr(getattr(ws_stream, "send", None), "__self__", None)
+        if protocol is None:
+            raise HypercornLayoutChanged("WSStream.send is not a protocol's bound method")
+        server = getattr(getattr(protocol, "send", None), "__self__", None)
+        if not isinstance(server, TCPServer):
+            raise HypercornLayoutChanged("the protocol does not send through a trio TCPServer")
+        if not isinstance(getattr(server, "stream", None), trio.abc.Stream):
+            raise HypercornLayoutChanged("TCPServer.stream is not a Trio stream")
+        if not isinstance(getattr(ws_stream, "buffer", None), WebsocketBuffer):
+            raise HypercornLayoutChanged("WSStream.buffer is not a WebsocketBuffer")
+        return cls(server, ws_stream)
+
+
+def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """ASGI middleware: every WebSocket scope gets its :class:`HypercornConnection` under
+    :data:`SCOPE_KEY` (when served by Hypercorn's Trio worker). ``serve_asgi`` applies it;
+    wrap your app with it when you start Hypercorn yourself."""
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "websocket" and SCOPE_KEY not in scope:
+            connection = HypercornConnection.from_send(send)
+            if connection is not None:
+                scope[SCOPE_KEY] = connection
+        await app(scope, receive, send)
+
+    return recorded
