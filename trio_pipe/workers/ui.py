@@ -67,10 +67,6 @@ from trio_pipe.bus.ui import (
     UI_SNAPSHOT_EVENT_NAME,
     BusUICommandMessage,
     BusUIEventMessage,
-    BusUIJobCompletedMessage,
-    BusUIJobGroupCompletedMessage,
-    BusUIJobGroupStartedMessage,
-    BusUIJobUpdateMessage,
     now_ms,
 )
 from trio_pipe.rtvi.models import (
@@ -88,7 +84,7 @@ from trio_pipe.workers.base import BaseWorker
 from trio_pipe.workers.decorators import _collect
 from trio_pipe.workers.job_context import JobGroupContext
 from trio_pipe.workers.jobs import JobGroup, JobGroupParams, JobGroupResponse, JobParams
-from trio_pipe.workers.ui_groups import UIGroupTracker
+from trio_pipe.workers.ui_reports import ClientGroupReports
 from trio_pipe.workers.ui_state import UISelection, list_elements, render_ui_state, selection_of
 
 __all__ = [
@@ -174,8 +170,8 @@ class UIWorker(BaseWorker):
         super().__init__(name, active=active)
         self._ui_event_handlers = collect_ui_event_handlers(self)
         self._latest_snapshot: dict[str, Any] | None = None
-        self._ui_groups = UIGroupTracker()
         self._clock = clock if clock is not None else now_ms
+        self._reports = ClientGroupReports(self.name, self._clock)
         self.ui_handler_errors = 0
         """How many ``@ui_event`` handlers raised (each was logged)."""
         # BaseWorker gives up its bus prefilter because on_bus_message is overridden; this
@@ -306,7 +302,7 @@ class UIWorker(BaseWorker):
                 job_id,
             )
 
-    # --- job groups, as the client sees them ------------------------------------------------
+    # --- job groups, as the client sees them (envelopes from workers.ui_reports) ----------
 
     async def _start_job_group(
         self, worker_names: list[str], params: JobParams, *, events: bool
@@ -315,96 +311,49 @@ class UIWorker(BaseWorker):
         # The requests are out when the base returns; the started report follows at once,
         # before this task can yield, so nothing about the group can overtake it.
         group = await super()._start_job_group(worker_names, params, events=events)
-        self._ui_groups.open(group.job_id, group.worker_names)
-        await self.send_bus_message(
-            BusUIJobGroupStartedMessage(
-                source=self.name,
-                target=None,
-                job_id=group.job_id,
-                workers=list(group.worker_names),
-                label=group.label,
-                cancellable=group.cancellable,
-                at=self._clock(),
-            )
-        )
+        await self.send_bus_message(self._reports.started(group))
         return group
 
     async def on_job_update(self, message: BusJobUpdateMessage | BusJobUpdateUrgentMessage) -> None:
         """Forward a member's progress on an open group to the client."""
         await super().on_job_update(message)
-        if self._ui_groups.accepts_update(message.job_id, message.source):
-            await self.send_bus_message(
-                BusUIJobUpdateMessage(
-                    source=self.name,
-                    target=None,
-                    job_id=message.job_id,
-                    worker_name=message.source,
-                    data=message.update,
-                    at=self._clock(),
-                )
-            )
+        update = self._reports.update(message.job_id, message.source, message.update)
+        if update is not None:
+            await self.send_bus_message(update)
 
     async def on_job_response(
         self, message: BusJobResponseMessage | BusJobResponseUrgentMessage
     ) -> None:
         """Report a member's answer, before the group is torn down (errors show first)."""
         await super().on_job_response(message)
-        await self._report_job_completed(
-            message.job_id, message.source, str(message.status), message.response
+        status = str(message.status)
+        self._send_all(
+            self._reports.job_completed(message.job_id, message.source, status, message.response)
         )
 
     async def on_job_stream_end(self, message: BusJobStreamEndMessage) -> None:
         """A stream end answers the job: report it completed with the final data."""
         await super().on_job_stream_end(message)
-        await self._report_job_completed(
-            message.job_id, message.source, str(JobStatus.COMPLETED), message.data
+        status = str(JobStatus.COMPLETED)
+        self._send_all(
+            self._reports.job_completed(message.job_id, message.source, status, message.data)
         )
 
     async def on_job_completed(self, result: JobGroupResponse) -> None:
         """Every member answered: close the client's card."""
         await super().on_job_completed(result)
-        if self._ui_groups.close(result.job_id) is not None:
-            self._report_group_completed(result.job_id)
+        self._send_all(self._reports.group_completed(result.job_id))
 
     async def cancel_job_group(self, job_id: str, *, reason: str | None = None) -> None:
         """Cancel the group, then report each member it cut short, then the group's end."""
         await super().cancel_job_group(job_id, reason=reason)
-        cut_short = self._ui_groups.close(job_id)
-        if cut_short is None:
-            return
-        for worker_name in cut_short:
-            self._send_job_completed(job_id, worker_name, str(JobStatus.CANCELLED), None)
-        self._report_group_completed(job_id)
+        self._send_all(self._reports.group_cancelled(job_id))
 
-    async def _report_job_completed(
-        self, job_id: str, worker_name: str, status: str, response: Any
-    ) -> None:
-        if self._ui_groups.complete(job_id, worker_name):
-            self._send_job_completed(job_id, worker_name, status, response)
-
-    def _send_job_completed(
-        self, job_id: str, worker_name: str, status: str, response: Any
-    ) -> None:
+    def _send_all(self, messages: list[BusMessage]) -> None:
         # Sync on purpose: the group's end reaches the client before any code that the
         # group's end wakes (the caller of job_group) can run and send its own messages.
-        self._send(
-            BusUIJobCompletedMessage(
-                source=self.name,
-                target=None,
-                job_id=job_id,
-                worker_name=worker_name,
-                status=status,
-                response=response,
-                at=self._clock(),
-            )
-        )
-
-    def _report_group_completed(self, job_id: str) -> None:
-        self._send(
-            BusUIJobGroupCompletedMessage(
-                source=self.name, target=None, job_id=job_id, at=self._clock()
-            )
-        )
+        for message in messages:
+            self._send(message)
 
     # --- deprecated spellings (Pipecat deprecated them in 1.8; see trio_pipe.compat) ------
 
