@@ -339,9 +339,10 @@ class WebSocketProxyServer(ProxyWorkerBase):
     ``worker_name`` is ready it sends the client one ``BusWorkerRegistryMessage``, which
     lets the client's runner register it. Finishes when the client leaves.
 
-    Create it in the ASGI endpoint's task (that is where it finds Hypercorn's connection,
-    to bound writes to a client that stops reading), add it to the runner and keep the
-    endpoint alive until it finishes::
+    Create it for an accepted WebSocket (``accept_proxy_websocket`` also accepts the batch
+    framing a trio_pipe client offers), add it to the runner and keep the endpoint alive
+    until it finishes; under ``serve_asgi`` its writes to a client that stops reading are
+    bounded whichever task built it::
 
         proxy = WebSocketProxyServer("gateway-1", websocket=websocket, worker_name="worker",
                                      remote_worker_name="voice")
