@@ -47,7 +47,6 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-import threading
 import uuid
 from functools import partial
 from typing import Any
@@ -66,12 +65,13 @@ from trio_pipe.bus.messages import (
     BusMessage,
     BusWorkerRegistryMessage,
     WorkerReadyData,
-    WorkerRegistryEntry,
 )
 from trio_pipe.children import Children
 from trio_pipe.events import EventHandlerMixin
 from trio_pipe.registry import WorkerRegistry
 from trio_pipe.workers.base import BaseWorker
+from trio_pipe.workers.registry_exchange import RegistryExchange
+from trio_pipe.workers.signals import watch_signals
 
 __all__ = ["WorkerRunner"]
 
@@ -156,7 +156,12 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         self._worker_error: BaseException | None = None
         self._children = Children(f"runner {self._name!r}")
         self._entries: dict[str, _Entry] = {}
-        self._known_runners: set[str] = set()
+        self._exchange = RegistryExchange(
+            self._name,
+            self._registry,
+            self._bus.send,
+            self._local_workers,
+        )
         self._nursery: trio.Nursery | None = None
         self._running = False
         self._auto_end = True
@@ -167,7 +172,6 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
         self._end_scope: trio.CancelScope | None = None
         self._cutting_off = False
         self._cancel_reason: str | None = None
-        self._signals_seen = 0
         # Job requests matter to the runner only once a local worker has finished (it
         # answers for it); until then the bus need not wake the runner for each one.
         self._wanted: tuple[type, ...] = _CONTROL_MESSAGES
@@ -386,26 +390,16 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
             signals.append(signal.SIGINT)
         if self._handle_sigterm:
             signals.append(signal.SIGTERM)
-        if not signals:
-            task_status.started()
-            return
-        if threading.current_thread() is not threading.main_thread():
-            logger.debug("runner %r: not in the main thread, signals not handled", self._name)
-            task_status.started()
-            return
-        with trio.open_signal_receiver(*signals) as receiver:
-            task_status.started()
-            async for signum in receiver:
-                signame = signal.Signals(signum).name
-                self._signals_seen += 1
-                if self._signals_seen == 1:
-                    logger.warning("runner %r: %s received, cancelling", self._name, signame)
-                    await self.cancel(reason="interrupt signal")
-                elif self._nursery is not None:
-                    logger.warning(
-                        "runner %r: %s received again, stopping now", self._name, signame
-                    )
-                    self._nursery.cancel_scope.cancel()
+        await watch_signals(
+            signals, self._name, self._cancel_on_signal, self._stop_now, task_status=task_status
+        )
+
+    async def _cancel_on_signal(self) -> None:
+        await self.cancel(reason="interrupt signal")
+
+    def _stop_now(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     # --- bus -----------------------------------------------------------------------------
 
@@ -434,36 +428,14 @@ class WorkerRunner(EventHandlerMixin, BusSubscriber):
             else:
                 logger.warning("runner %r: %s carries no worker, ignored", self._name, message)
         elif isinstance(message, BusWorkerRegistryMessage):
-            await self._handle_worker_registry(message)
+            await self._exchange.learn(message)
+
+    def _local_workers(self) -> list[BaseWorker]:
+        return [e.worker for e in self._entries.values()]
 
     async def _on_local_worker_ready(self, data: WorkerReadyData) -> None:
         if data.runner != self._name:
             return
         entry = self._entries.get(data.worker_name)
         if entry is not None and entry.is_root:
-            self._send_registry()
-
-    def _send_registry(self) -> None:
-        workers = [
-            WorkerRegistryEntry(
-                name=e.worker.name,
-                parent=e.worker.parent,
-                active=e.worker.active,
-                bridged=e.worker.bridged,
-                started_at=e.worker.started_at,
-            )
-            for e in self._entries.values()
-        ]
-        if workers:
-            self._bus.send(
-                BusWorkerRegistryMessage(runner=self._name, workers=workers, source=self._name)
-            )
-
-    async def _handle_worker_registry(self, message: BusWorkerRegistryMessage) -> None:
-        if message.runner == self._name:
-            return
-        for entry in message.workers:
-            await self._registry.register(WorkerReadyData(entry.name, message.runner))
-        if message.runner not in self._known_runners:
-            self._known_runners.add(message.runner)
-            self._send_registry()
+            self._exchange.announce()
