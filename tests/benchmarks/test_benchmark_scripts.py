@@ -27,6 +27,7 @@ SMALLEST: dict[str, list[str]] = {
     "bus_throughput": ["--messages", "500", "--latency-samples", "50", "--rounds", "1"],
     "frame_serializer": ["--ops", "100", "--rounds", "1"],
     "interruption": ["--rounds", "1"],
+    "multiprocess_sessions": ["--sessions", "2", "--seconds", "2", "--processes", "1"],
     "jobs_inprocess": [
         *("--sequential", "50", "--throughput", "100"),
         *("--jobs", "50", "--pipecat-jobs", "50", "--rounds", "1"),
@@ -41,6 +42,12 @@ SMALLEST: dict[str, list[str]] = {
     "ui_roundtrip": ["--sequential", "20", "--burst", "10", "--rounds", "1"],
     "vad": ["--seconds", "1", "--rounds", "1"],
     "voice_turns": ["--quick", "--rounds", "1"],
+}
+
+#: Scripts that measure Pipecat but publish no ``speedup`` entries (so ``trio-pipe bench``
+#: shows no row for them), with why. Each is a known gap, not a pass.
+NO_SPEEDUP = {
+    "multiprocess_sessions": "single-run ratios under 'ratios' (issue 16); not in the report",
 }
 
 #: Comparisons each script must publish (the rows the docs quote).
@@ -94,7 +101,7 @@ def test_script_prints_what_the_report_reads(name: str, pipecat_python: str) -> 
     assert document["benchmark"] == name
     assert isinstance(document.get("area", name), str)  # the chart's group (default: name)
     speedup = document.get("speedup", {})
-    if _compares(name):
+    if _compares(name) and name not in NO_SPEEDUP:
         assert isinstance(speedup, dict) and speedup, "no comparison with Pipecat"
     for metric, entry in speedup.items():
         assert set(SPEEDUP_FIELDS) <= set(entry), metric
