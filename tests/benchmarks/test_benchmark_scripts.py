@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,16 @@ EXPECTED: dict[str, set[str]] = {
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if not p.stem.startswith("_"))
 
 
-def _arguments(name: str) -> list[str]:
+#: Scripts run at once: most of their time is waiting (real-time streams, interpreters
+#: starting), so running a few side by side keeps the module's wall time down.
+PARALLEL = 4
+
+
+def _arguments(name: str) -> list[str] | None:
     if name in SMALLEST:
         return SMALLEST[name]
     source = (BENCHMARKS / f"{name}.py").read_text(encoding="utf-8")
-    if "--quick" not in source:
-        pytest.fail(f"benchmarks/{name}.py: add its smallest size to SMALLEST in {__file__}")
-    return ["--quick"]
+    return ["--quick"] if "--quick" in source else None
 
 
 def _compares(name: str) -> bool:
@@ -74,30 +78,40 @@ def _compares(name: str) -> bool:
     return "pipecat_python" in (BENCHMARKS / f"{name}.py").read_text(encoding="utf-8")
 
 
-def _run(name: str, python: str) -> dict[str, Any]:
-    env = dict(os.environ, PIPECAT_PYTHON=python)
-    done = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{name}", *_arguments(name)],
+def _run(name: str, python: str) -> subprocess.CompletedProcess[str] | None:
+    arguments = _arguments(name)
+    if arguments is None:
+        return None
+    return subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", *arguments],
         cwd=ROOT,
-        env=env,
+        env=dict(os.environ, PIPECAT_PYTHON=python),
         capture_output=True,
         text=True,
         timeout=180,  # a hang guard, not a timing check
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, subprocess.CompletedProcess[str] | None]:
+    """Every script's run (None: it has no smallest size), a few at a time."""
+    python = pipecat_interpreter()  # fails the tests without Pipecat, as the interop ones
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return dict(zip(SCRIPTS, pool.map(lambda name: _run(name, python), SCRIPTS), strict=True))
+
+
+def _document(name: str, runs: dict[str, Any]) -> dict[str, Any]:
+    done = runs[name]
+    if done is None:
+        pytest.fail(f"benchmarks/{name}.py: add its smallest size to SMALLEST in {__file__}")
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
 
-@pytest.fixture(scope="module")
-def pipecat_python() -> str:
-    """Pipecat 1.14's interpreter (fails the test without it, as the interop tests do)."""
-    return pipecat_interpreter()
-
-
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_script_prints_what_the_report_reads(name: str, pipecat_python: str) -> None:
-    document = _run(name, pipecat_python)
+def test_script_prints_what_the_report_reads(name: str, runs: dict[str, Any]) -> None:
+    document = _document(name, runs)
     assert document["benchmark"] == name
     assert isinstance(document.get("area", name), str)  # the chart's group (default: name)
     speedup = document.get("speedup", {})
