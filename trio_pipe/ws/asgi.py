@@ -85,6 +85,7 @@ class AsgiSocket(MessageSocket):
         self._stream: trio.abc.Stream | None = None
         if connection is not None:
             self._stream = _guard_server(connection.server, connection.ws_stream, self)
+            self._guards_own_writes = True  # every write reaches the guarded stream: one arm
         else:
             _warn_unguarded()
 
