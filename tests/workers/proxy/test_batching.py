@@ -49,6 +49,9 @@ async def test_trio_pipe_peers_batch_and_every_job_completes_in_order(make_proxy
     await nursery.start(runner.run)
     await voice.activate_worker("proxy")
     await _many_jobs(voice, 1)  # the registry has arrived; the rest go at once
+    # One request queued alone went as a plain message, not a batch of one.
+    assert client.stats.sent == 1 and client.stats.batches_sent == 0
+    assert app.proxies[0].stats.batches_received == 0
     answers = await _many_jobs(voice, JOBS)
     assert answers == [{"i": i} for i in range(JOBS)]
     server = app.proxies[0]
