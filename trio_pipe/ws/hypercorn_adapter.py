@@ -26,7 +26,13 @@ import trio
 from hypercorn.protocol.ws_stream import WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import TCPServer
 
-__all__ = ["SCOPE_KEY", "HypercornConnection", "HypercornLayoutChanged", "hypercorn_connections"]
+__all__ = [
+    "SCOPE_KEY",
+    "HypercornConnection",
+    "HypercornLayoutChanged",
+    "decline_compression",
+    "hypercorn_connections",
+]
 
 SCOPE_KEY = "trio_pipe.hypercorn_connection"
 """Where :func:`hypercorn_connections` puts a WebSocket's :class:`HypercornConnection`."""
@@ -69,6 +75,8 @@ class HypercornConnection:
             raise HypercornLayoutChanged("TCPServer.stream is not a Trio stream")
         if not isinstance(getattr(ws_stream, "buffer", None), WebsocketBuffer):
             raise HypercornLayoutChanged("WSStream.buffer is not a WebsocketBuffer")
+        if not hasattr(getattr(ws_stream, "handshake", None), "extensions"):
+            raise HypercornLayoutChanged("WSStream.handshake has no extensions")
         return cls(server, ws_stream)
 
 
@@ -85,3 +93,18 @@ def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., A
         await app(scope, receive, send)
 
     return recorded
+
+
+def decline_compression(scope: dict[str, Any]) -> bool:
+    """Before ``accept``: answer the handshake without ``permessage-deflate`` even if the
+    client offers it. True if declined (False: not served through the middleware).
+
+    Hypercorn accepts the extension whenever a client offers it (websockets' clients, so
+    Pipecat's, always do), and wsproto then compresses and decompresses every message in
+    Python: for small JSON messages that costs more CPU than it saves on the wire.
+    """
+    connection = scope.get(SCOPE_KEY)
+    if connection is None:
+        return False
+    connection.ws_stream.handshake.extensions = None  # the offer, as if never made
+    return True

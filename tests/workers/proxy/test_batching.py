@@ -111,3 +111,35 @@ async def test_a_malformed_batch_is_dropped_and_counted_and_the_connection_goes_
         assert proxy.stats.decode_errors == 3  # two broken batches, one bad payload
         assert proxy.stats.batches_received == 1
         assert proxy.websocket.is_open
+
+
+async def _accepted_extensions(url: str) -> list[object]:
+    """Open a WebSocket offering permessage-deflate; the extensions the server accepted."""
+    from urllib.parse import urlsplit
+
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+    from wsproto.extensions import PerMessageDeflate
+
+    parts = urlsplit(url)
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+    async with stream:
+        proto = WSConnection(ConnectionType.CLIENT)
+        target = f"{parts.path}?{parts.query}"
+        request = Request(host=parts.netloc, target=target, extensions=[PerMessageDeflate()])
+        await stream.send_all(proto.send(request))
+        while True:
+            data = await stream.receive_some(65536)
+            assert data, "closed during the handshake"
+            proto.receive_data(data)
+            for event in proto.events():
+                if isinstance(event, AcceptConnection):
+                    return list(event.extensions)
+
+
+async def test_the_proxy_endpoint_declines_compression_that_a_client_offers(make_proxy_app):
+    """Pipecat's client offers permessage-deflate; per proxy message it costs the server
+    more CPU than it saves, so the proxy handshake declines it."""
+    app = await make_proxy_app(Echo("worker"))
+    with trio.fail_after(LIMIT):
+        assert await _accepted_extensions(app.ws_url("zipper")) == []

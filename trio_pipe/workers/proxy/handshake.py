@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket
 
 from trio_pipe.ws.asgi import accept_websocket
 from trio_pipe.ws.batch import BATCH_SUBPROTOCOL
+from trio_pipe.ws.hypercorn_adapter import decline_compression
 
 __all__ = [
     "Authorize",
@@ -128,10 +129,15 @@ async def accept_proxy_websocket(
     ``batching``, a client that offers the batch framing (a trio_pipe proxy client, see
     :mod:`trio_pipe.ws.batch`) gets it; a WebSocketProxyServer on this WebSocket then
     batches. A client that does not offer it (Pipecat's) gets today's plain wire.
+    ``permessage-deflate`` is declined (Pipecat's client offers it): per message it costs
+    more CPU than it saves on proxy messages.
     """
     headers = {k.lower(): v for k, v in websocket.headers.items()}
     refusal = await check_handshake(headers, authorize=authorize, allowed_origins=allowed_origins)
     if refusal is None:
+        # Proxy messages are small JSON: compressing each costs the server more CPU (in
+        # wsproto, under Hypercorn) than the bytes it saves.
+        decline_compression(websocket.scope)
         await accept_websocket(websocket, subprotocols=(BATCH_SUBPROTOCOL,) if batching else ())
         return True
     client = websocket.client
