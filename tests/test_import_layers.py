@@ -189,3 +189,28 @@ def test_the_serializer_package_reads_in_one_direction() -> None:
     for i, module in enumerate(names):
         later = set(names[i + 1 :])
         assert not graph[module] & later, f"{module} imports {sorted(graph[module] & later)}"
+
+
+def test_the_library_imports_no_application() -> None:
+    # The programs (trio_pipe.apps), the command line that runs them (and `python -m`),
+    # and the old paths that re-export them may import applications; no library module may.
+    programs = (
+        "trio_pipe.__main__",
+        "trio_pipe.apps",
+        "trio_pipe.cli",
+        "trio_pipe.bots",
+        "trio_pipe.demo",
+    )
+
+    def is_program(module: str) -> bool:
+        return any(module == p or module.startswith(p + ".") for p in programs)
+
+    graph = import_graph()
+    wrong = sorted(
+        (module, target)
+        for module, targets in graph.items()
+        if not is_program(module)
+        for target in targets
+        if is_program(target)
+    )
+    assert wrong == []

@@ -1,6 +1,6 @@
-"""Small ready-made bots (an echo voice bot) for trying transports by hand, demos, tests
-and benchmarks."""
+"""Old path of :mod:`trio_pipe.apps.bots` (kept so that imports keep working; see
+docs/migrating-from-pipecat.md). Each old module is the new module object itself."""
 
-from trio_pipe.bots.echo import PROTOCOLS, EchoProcessor, echo_app, run_echo_bot
+from trio_pipe.apps.bots import PROTOCOLS, EchoProcessor, echo_app, run_echo_bot
 
 __all__ = ["PROTOCOLS", "EchoProcessor", "echo_app", "run_echo_bot"]

@@ -1,4 +1,4 @@
-"""Run the benchmark suite against Pipecat 1.14 and write a table and a chart.
+"""Run the benchmark suite against Pipecat 1.14 (needs a source checkout: benchmarks/).
 
 Each script in the source checkout's ``benchmarks/`` folder runs one workload on trio_pipe
 and, when ``PIPECAT_PYTHON`` names a Python with pipecat-ai 1.14 (``bash scripts/test``

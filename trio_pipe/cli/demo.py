@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 async def _main(args: argparse.Namespace) -> bool:
-    from trio_pipe.demo import DemoConfig, Progress, render_report, run_demo
+    from trio_pipe.apps.demo import DemoConfig, Progress, render_report, run_demo
 
     progress = Progress(live=False if args.plain else None)
     config = DemoConfig(timeout=args.timeout, utterance_seconds=args.seconds)

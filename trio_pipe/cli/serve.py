@@ -94,7 +94,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def logged_echo_app(*args: Any, **kwargs: Any) -> Any:
     """The echo bot's app, logging each session's start and end (at INFO)."""
-    from trio_pipe.bots.echo import echo_app
+    from trio_pipe.apps.bots.echo import echo_app
     from trio_pipe.serving import require_trio
     from trio_pipe.session_watch import log_sessions
 

@@ -7,8 +7,8 @@ import io
 import pytest
 import trio
 
-from trio_pipe.demo import DemoReport, Progress, StepResult, pacing_errors, render_report
-from trio_pipe.demo.report import TurnFigures
+from trio_pipe.apps.demo import DemoReport, Progress, StepResult, pacing_errors, render_report
+from trio_pipe.apps.demo.report import TurnFigures
 
 
 def test_pacing_error_against_real_time_playback():

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from trio_pipe.demo.hosts import describe_ending
-from trio_pipe.demo.report import DemoReport
-from trio_pipe.demo.run import DemoConfig, StepFailed, _Demo, _Service
+from trio_pipe.apps.demo.hosts import describe_ending
+from trio_pipe.apps.demo.report import DemoReport
+from trio_pipe.apps.demo.run import DemoConfig, StepFailed, _Demo, _Service
 
 
 async def _until_cancelled(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):

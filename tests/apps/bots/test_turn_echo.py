@@ -6,9 +6,9 @@ from __future__ import annotations
 import trio
 import trio.testing
 
+from trio_pipe.apps.bots import echo_app
+from trio_pipe.apps.bots.turn_echo import TurnEchoProcessor
 from trio_pipe.audio import resample_once
-from trio_pipe.bots import echo_app
-from trio_pipe.bots.turn_echo import TurnEchoProcessor
 from trio_pipe.frames import (
     InputAudioRawFrame,
     OutputTransportMessageFrame,
