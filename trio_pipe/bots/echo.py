@@ -3,5 +3,6 @@
 import sys
 
 from trio_pipe.apps.bots import echo as _moved
+from trio_pipe.apps.bots.echo import *  # noqa: F403 (what type checkers read; at run time the module is swapped)
 
 sys.modules[__name__] = _moved

@@ -3,5 +3,6 @@
 import sys
 
 from trio_pipe.apps.demo import hosts as _moved
+from trio_pipe.apps.demo.hosts import *  # noqa: F403 (what type checkers read; at run time the module is swapped)
 
 sys.modules[__name__] = _moved
