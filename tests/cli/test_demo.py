@@ -15,7 +15,8 @@ STEPS = [
     "client connected",
     "proxy reaches research",
     "proxy refuses a stranger",
-    "voice turn (echo)",
+    "voice turn (VAD)",
+    "barge-in",
     "UI job group on the proxied worker",
     "client hung up",
     "servers shut down",
@@ -43,11 +44,22 @@ def test_demo_runs_end_to_end_and_reports():
     report = {line[:14].strip(): line[15:] for line in lines if line and not line.startswith("[")}
     assert report["voice bot"].startswith("ws://127.0.0.1:")
     assert report["research host"].startswith("ws://127.0.0.1:")
-    assert re.match(r"first reply audio [\d.]+ ms after the user began", report["turn latency"])
+    # the bot waits for the user to stop (VAD), and the client's turn ends by VAD too
+    (answered,) = re.match(
+        r"first reply audio [\d.]+ ms after the user began, ([\d.]+) ms after the user "
+        r"finished$",
+        report["turn latency"],
+    ).groups()
+    assert float(answered) > 0
     sent, received = map(
         float, re.match(r"sent ([\d.]+) s, received ([\d.]+) s", report["audio"]).groups()
     )
     assert sent == 1.5 and received >= 0.9 * sent
+    assert report["audio"].endswith("(ended by voice_ended)")
+    turn = next(line for line in step_lines if "voice turn (VAD)" in line)
+    assert turn.endswith("turn ended by voice activity")
+    late = re.search(r"(\d+) chunks? after bot-interrupted", report["barge-in"])
+    assert late is not None and int(late.group(1)) <= 2
     assert re.match(r"p50 [\d.]+ ms, max [\d.]+ ms over \d+ chunks", report["pacing error"])
     assert report["jobs run"].startswith(
         "1 on 'research' through the proxy (3 progress updates, 2 results"

@@ -7,9 +7,12 @@ from types import SimpleNamespace
 import pytest
 import trio
 
+from trio_pipe.apps.bots import echo_app
+from trio_pipe.apps.demo.client import DemoClient
 from trio_pipe.apps.demo.hosts import describe_ending
 from trio_pipe.apps.demo.report import DemoReport
 from trio_pipe.apps.demo.run import DemoConfig, StepFailed, _Demo, _Service
+from trio_pipe.serving import serve_asgi
 
 
 async def _until_cancelled(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
@@ -92,3 +95,18 @@ async def test_a_service_failing_before_it_started_fails_the_starter(
 def test_describe_ending() -> None:
     assert describe_ending(ExceptionGroup("g", [KeyError("k")])) == "failed (KeyError: 'k')"
     assert describe_ending(RuntimeError("x")) == "failed (RuntimeError: x)"
+
+
+async def test_the_voice_turn_fails_against_a_bot_that_does_not_take_turns(
+    nursery: trio.Nursery,
+) -> None:
+    # The plain echo streams the user's audio straight back, talking over them.
+    served = await nursery.start(serve_asgi, echo_app("protobuf"))
+    demo = _Demo(DemoConfig(), DemoReport(), nursery)
+    demo.session = SimpleNamespace(echo=SimpleNamespace(replies=0))  # type: ignore[assignment]
+    demo.client = client = DemoClient(served.ws_url("/ws"))
+    with trio.fail_after(20):
+        async with client:
+            with pytest.raises(StepFailed, match="did not wait for the user to stop"):
+                await demo.speak()
+    assert demo.report.turn is not None and demo.report.turn.latency_s < 0

@@ -3,7 +3,7 @@
 :class:`DemoClient` is a :class:`~trio_pipe.testing.voice.PipecatAgentAdapter` on
 Pipecat's protobuf frames. Its protocol (:class:`RecordingProtocol`) also keeps what the
 report needs: when each reply chunk arrived (for the pacing error), how many messages
-crossed the socket, and every RTVI envelope the bot sent, which
+crossed the socket, and every RTVI envelope the bot sent (and when it arrived), which
 :meth:`DemoClient.expect` waits on.
 """
 
@@ -20,6 +20,7 @@ from trio_pipe.frames import OutputTransportMessageUrgentFrame
 from trio_pipe.serializers.frames import ProtobufFrameSerializer
 from trio_pipe.testing.voice import AudioChunk, PipecatAgentAdapter, ProtobufFrameProtocol
 from trio_pipe.testing.voice.protocols import Encoded, Message
+from trio_pipe.vad import VADParams
 
 __all__ = ["DemoClient", "RecordingProtocol", "is_toast", "job_group_kind", "rtvi", "short"]
 
@@ -40,6 +41,7 @@ class RecordingProtocol(ProtobufFrameProtocol):
         self.sent = 0
         self.received = 0
         self.envelopes: list[Envelope] = []
+        self.envelope_times: list[float] = []  # trio time each envelope arrived
         self._envelope_in, self._envelope_out = trio.open_memory_channel[Envelope](math.inf)
 
     def encode_audio(self, pcm24k: bytes) -> Encoded:
@@ -65,6 +67,7 @@ class RecordingProtocol(ProtobufFrameProtocol):
             envelope = event.get("data")
             if isinstance(envelope, dict) and envelope.get("label") == "rtvi-ai":
                 self.envelopes.append(envelope)
+                self.envelope_times.append(trio.current_time())  # decoded on arrival
                 self._envelope_in.send_nowait(envelope)
         return event
 
@@ -74,10 +77,25 @@ class RecordingProtocol(ProtobufFrameProtocol):
 
 
 class DemoClient(PipecatAgentAdapter):
-    """The voice adapter (protobuf wire, 20 ms frames at the speed of speech) with RTVI."""
+    """The voice adapter (protobuf wire, 20 ms frames at the speed of speech) with RTVI.
 
-    def __init__(self, url: str, **options: Any) -> None:
-        super().__init__(url, wire="protobuf", **options)
+    It takes turns as a person would: each utterance ends with ``trailing_silence`` of
+    quiet (so the bot's VAD hears the user stop), and a turn ends when its own VAD hears
+    the bot stop talking (``vad_stop_secs`` of quiet; a gap of 0.5 s ends it otherwise).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        vad_stop_secs: float = 0.15,
+        trailing_silence: float = 0.4,
+        **options: Any,
+    ) -> None:
+        super().__init__(url, wire="protobuf", trailing_silence=trailing_silence, **options)
+        self.response_timeout = 5.0
+        self.response_tail_silence = 0.5
+        self.end_of_turn_vad = VADParams(stop_secs=vad_stop_secs)
         self.protocol: RecordingProtocol = RecordingProtocol()
         self._frames = ProtobufFrameSerializer()
 

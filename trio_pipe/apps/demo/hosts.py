@@ -10,7 +10,9 @@ own machine; the demo serves both in one process.
   ``research``.
 * :class:`VoiceHost`: its ``/voice`` endpoint runs one session per connection, on a
   runner and bus of its own: a :class:`~trio_pipe.workers.PipelineWorker` ``voice``
-  (trio_pipe's server transport around the echo stage; it owns the client's RTVI), the
+  (trio_pipe's server transport around the turn-taking echo of
+  ``trio_pipe.apps.bots.turn_echo``: VAD, user turns, barge-in; it owns the client's
+  RTVI), the
   :class:`DemoUI` UIWorker ``ui`` (the UI jobs bot's, whose ``research`` event runs a
   job group the client watches), and a
   :class:`~trio_pipe.workers.proxy.WebSocketProxyClient` that reaches ``research`` on the
@@ -33,7 +35,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from trio_pipe.apps.bots.echo import EchoProcessor
+from trio_pipe.apps.bots.turn_echo import TurnEchoProcessor, turn_echo_stages
 from trio_pipe.apps.bots.ui_jobs import ResearchUI, Searcher
 from trio_pipe.bus.messages import BusJobRequestMessage, BusMessage, WorkerReadyData
 from trio_pipe.pipeline import Pipeline, PipelineParams
@@ -150,6 +152,8 @@ class VoiceSession:
 
     runner: WorkerRunner
     voice: PipelineWorker
+    echo: TurnEchoProcessor
+    """The turn-taking echo stage (``replies``: user turns it answered)."""
     ui: DemoUI
     proxy: WebSocketProxyClient
     tap: BusTap
@@ -190,7 +194,9 @@ class VoiceHost:
                 allowed_origins=[],
             ),
         )
-        pipeline = Pipeline([transport.input(), EchoProcessor(), transport.output()])
+        stages = turn_echo_stages(transport)
+        echo = next(s for s in stages if isinstance(s, TurnEchoProcessor))
+        pipeline = Pipeline(stages)
         voice = PipelineWorker(
             pipeline,
             name="voice",
@@ -208,7 +214,7 @@ class VoiceHost:
         runner = WorkerRunner(name=f"voice-session-{len(self.sessions) + 1}", handle_sigint=False)
         tap = BusTap("voice-tap")
         runner.bus.subscribe(tap)
-        return VoiceSession(runner, voice, ui, proxy, tap), transport
+        return VoiceSession(runner, voice, echo, ui, proxy, tap), transport
 
     async def _endpoint(self, websocket: WebSocket) -> None:
         await websocket.accept()

@@ -12,10 +12,12 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 __all__ = [
+    "BargeInFigures",
     "DemoReport",
     "PacingError",
     "StepResult",
     "TurnFigures",
+    "chunks",
     "pacing_errors",
     "render_report",
 ]
@@ -41,22 +43,24 @@ class PacingError:
 
 
 def pacing_errors(arrivals: Sequence[tuple[float, float]]) -> PacingError | None:
-    """Compare chunk arrivals with real-time playback of the same audio.
+    """Compare chunk arrivals with a steady real-time schedule for the same audio.
 
-    ``arrivals`` are ``(arrival time, audio seconds)`` per chunk, in order. Chunk ``i``
-    is due at the first chunk's arrival plus the audio of the chunks before it; the error
-    is the distance between arrival and due time. None for fewer than two chunks (there is
-    no schedule to miss).
+    ``arrivals`` are ``(arrival time, audio seconds)`` per chunk, in order. Chunk ``i`` is
+    due at the schedule's start plus the audio of the chunks before it; the start is the
+    one that no chunk beats (the chunk furthest ahead is exactly on time), so a sender
+    that bursts its first chunk or two ahead (a playback buffer) shows that as the max,
+    not as every chunk being late. The error is how late each chunk is on that schedule.
+    None for fewer than two chunks (there is no schedule to miss).
     """
     if len(arrivals) < 2:
         return None
-    start = arrivals[0][0]
+    due_from = []
     played = 0.0
-    errors = []
     for arrived, seconds in arrivals:
-        errors.append(abs(arrived - (start + played)) * 1000.0)
+        due_from.append((arrived, played))
         played += seconds
-    errors.sort()
+    start = min(arrived - before for arrived, before in due_from)
+    errors = sorted((arrived - (start + before)) * 1000.0 for arrived, before in due_from)
     return PacingError(p50_ms=errors[len(errors) // 2], max_ms=errors[-1], chunks=len(arrivals))
 
 
@@ -72,6 +76,17 @@ class TurnFigures:
     ended_by: str
 
 
+@attrs.frozen
+class BargeInFigures:
+    """The barge-in, from the client's side (seconds)."""
+
+    cut_in_after_s: float  # of the bot's reply heard when the client started talking
+    stopped_after_s: float  # from then to the last chunk of the cut reply
+    chunks_after_interruption: int  # reply chunks that arrived after bot-interrupted
+    reply_heard_s: float  # of the cut reply, in all
+    answer_s: float  # the bot's echo of the interruption
+
+
 @attrs.define
 class DemoReport:
     """Everything ``trio-pipe demo`` reports. ``ok`` only if every step worked."""
@@ -80,6 +95,7 @@ class DemoReport:
     voice_url: str | None = None
     research_url: str | None = None
     turn: TurnFigures | None = None
+    barge_in: BargeInFigures | None = None
     pacing: PacingError | None = None
     jobs_run: int | None = None
     job_updates: int | None = None
@@ -115,6 +131,20 @@ def _turn_line(turn: TurnFigures) -> str:
     return line
 
 
+def chunks(count: int) -> str:
+    """``count`` chunks, in words ("1 chunk", "0 chunks")."""
+    return f"{count} chunk" + ("" if count == 1 else "s")
+
+
+def _barge_in_line(barge: BargeInFigures) -> str:
+    return (
+        f"cut in {_ms(barge.cut_in_after_s)} into the reply; its audio stopped "
+        f"{_ms(barge.stopped_after_s)} later, {chunks(barge.chunks_after_interruption)} after "
+        f"bot-interrupted (heard {barge.reply_heard_s:.2f} s of it; "
+        f"the interruption echoed back: {barge.answer_s:.2f} s)"
+    )
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
@@ -136,7 +166,10 @@ def _leftovers(report: DemoReport) -> str:
 
 def _rows(report: DemoReport) -> Iterable[tuple[str, str]]:
     if report.voice_url:
-        yield "voice bot", f"{report.voice_url}  PipelineWorker 'voice' (echo) + UIWorker 'ui'"
+        yield (
+            "voice bot",
+            f"{report.voice_url}  PipelineWorker 'voice' (turn-taking echo) + UIWorker 'ui'",
+        )
     if report.research_url:
         yield "research host", f"{report.research_url}  WebSocketProxyServer -> 'research'"
     if report.turn is not None:
@@ -147,12 +180,14 @@ def _rows(report: DemoReport) -> Iterable[tuple[str, str]]:
             f"sent {turn.sent_s:.2f} s, received {turn.received_s:.2f} s "
             f"in {turn.chunks} chunks (ended by {turn.ended_by})",
         )
+    if report.barge_in is not None:
+        yield "barge-in", _barge_in_line(report.barge_in)
     if report.pacing is not None:
         pacing = report.pacing
         yield (
             "pacing error",
             f"p50 {pacing.p50_ms:.1f} ms, max {pacing.max_ms:.1f} ms "
-            f"over {pacing.chunks} chunks (arrival vs real-time playback)",
+            f"over {pacing.chunks} chunks (arrival vs a steady real-time schedule)",
         )
     if report.jobs_run is not None:
         yield (

@@ -15,6 +15,7 @@ connects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,12 +30,27 @@ import trio
 from trio_pipe.apps.demo.client import DemoClient, is_toast, job_group_kind, rtvi, short
 from trio_pipe.apps.demo.hosts import ResearchHost, VoiceHost, VoiceSession, describe_ending
 from trio_pipe.apps.demo.progress import Progress
-from trio_pipe.apps.demo.report import DemoReport, StepResult, TurnFigures, pacing_errors
+from trio_pipe.apps.demo.report import (
+    BargeInFigures,
+    DemoReport,
+    StepResult,
+    TurnFigures,
+    chunks,
+    pacing_errors,
+)
 from trio_pipe.serving import serve_asgi
-from trio_pipe.testing.voice import utterance_chunk
+from trio_pipe.testing.voice import TurnEndReason, utterance_chunk
 from trio_pipe.ws.client import ConnectError, open_client_socket
 
 __all__ = ["DemoConfig", "StepFailed", "run_demo"]
+
+# The speaking events the bot's RTVI sends for one turn, in the order they must come.
+_TURN = ("user-started-speaking", "user-stopped-speaking", "bot-started-speaking",
+         "bot-stopped-speaking")  # fmt: skip
+# Quiet on the socket this long: the bot's reply is over (its chunks come every 40 ms).
+_REPLY_GAP = 0.4
+# Reply chunks allowed after bot-interrupted: those already on the wire.
+_LATE_CHUNKS = 2
 
 
 @attrs.frozen
@@ -49,6 +65,13 @@ class DemoConfig:
     """Length of the generated utterance the client speaks."""
     query: str = "structured concurrency"
     """What the client asks the research worker."""
+    barge_in_seconds: float = 0.8
+    """Length of the barge-in step's utterances (the question and the interruption)."""
+    barge_in_after: float = 0.4
+    """Seconds of the bot's reply the client hears before it cuts in."""
+    vad_stop_secs: float = 0.15
+    """Quiet the client's VAD needs in the bot's audio to end its turn (under the bot's
+    own 0.2 s, which is all the quiet its echo ends with)."""
 
 
 class StepFailed(Exception):
@@ -180,9 +203,9 @@ class _Demo:
 
     async def connect_client(self) -> str:
         assert self.report.voice_url is not None
-        self.client = client = DemoClient(self.report.voice_url, connect_timeout=5.0)
-        client.response_timeout = 5.0
-        client.response_tail_silence = 0.5  # a longer gap ends the reply
+        self.client = client = DemoClient(
+            self.report.voice_url, vad_stop_secs=self.config.vad_stop_secs, connect_timeout=5.0
+        )
         await self.nursery.start(self._client_task, client)
         await client.send_rtvi(rtvi("client-ready", "c1", {"version": "2.2.0"}))
         ready = await client.expect(lambda e: e.get("type") == "bot-ready")
@@ -222,8 +245,10 @@ class _Demo:
         raise StepFailed("a client without the token was let in")
 
     async def speak(self) -> str:
-        client = self.client
-        assert client is not None
+        client, session = self.client, self.session
+        assert client is not None and session is not None
+        replies_before = session.echo.replies
+        envelopes_before = len(client.protocol.envelopes)
         utterance = utterance_chunk(self.config.utterance_seconds)
         reply = await client.call(utterance)
         record = client.last_turn
@@ -240,9 +265,88 @@ class _Demo:
             ended_by=str(record.reason),
         )
         self.report.pacing = pacing_errors(client.protocol.arrivals)
+        if record.reason != TurnEndReason.VOICE_ENDED:
+            raise StepFailed(f"the client's turn ended by {record.reason}, not by voice activity")
+        if record.latency is None or record.latency <= 0:
+            raise StepFailed("the bot did not wait for the user to stop before answering")
+        if session.echo.replies != replies_before + 1:
+            raise StepFailed(f"the bot took {session.echo.replies - replies_before} turns, not 1")
         if received < 0.9 * sent:
             raise StepFailed(f"the echo was short: received {received:.2f} s of {sent:.2f} s")
-        return f"spoke {sent:.2f} s, heard {received:.2f} s back"
+        # The bot's own account of the turn, in order (its stop event may still be coming).
+        await client.expect(lambda e: e.get("type") == "bot-stopped-speaking")
+        said = [
+            e["type"] for e in client.protocol.envelopes[envelopes_before:] if e["type"] in _TURN
+        ]
+        if said != list(_TURN):
+            raise StepFailed(f"the bot's speaking events were {said}, not {list(_TURN)}")
+        # The reply's last quiet chunk or two, still queued when the client's VAD (quicker
+        # than the bot's) ended the turn: read now, so that the next step starts afresh.
+        with contextlib.suppress(TimeoutError):
+            while True:
+                await client.recv_audio(0.05)
+        return (
+            f"spoke {sent:.2f} s, bot answered {record.latency:.2f} s after you stopped, "
+            f"heard {received:.2f} s back, turn ended by voice activity"
+        )
+
+    async def barge_in(self) -> str:
+        client, session = self.client, self.session
+        assert client is not None and session is not None
+        protocol, config = client.protocol, self.config
+        replies_before = session.echo.replies
+        question = utterance_chunk(config.barge_in_seconds)
+        await client.send_audio(question)
+        heard = (await client.recv_audio(client.response_timeout)).duration_seconds
+        while heard < config.barge_in_after:
+            heard += (await client.recv_audio(1.0)).duration_seconds
+        envelopes_before = len(protocol.envelopes)
+        heard_at_cut, cut_in_at = heard, trio.current_time()
+        interruption = utterance_chunk(config.barge_in_seconds)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_audio, interruption)
+            try:  # the rest of the cut reply; a gap this long means the bot went quiet
+                while True:
+                    heard += (await client.recv_audio(_REPLY_GAP)).duration_seconds
+            except TimeoutError:
+                pass
+            cut_reply = list(protocol.arrivals)  # the answer to the interruption comes later
+        interrupted = [
+            at
+            for envelope, at in zip(
+                protocol.envelopes[envelopes_before:],
+                protocol.envelope_times[envelopes_before:],
+                strict=True,
+            )
+            if envelope["type"] == "bot-interrupted"
+        ]
+        if not interrupted:
+            raise StepFailed("the bot never said it was interrupted (no bot-interrupted)")
+        if heard >= question.duration_seconds:  # a whole echo is at least the question
+            raise StepFailed(f"the reply was not cut: heard {heard:.2f} s of it")
+        last_chunk_at = cut_reply[-1][0]
+        late = sum(1 for at, _ in cut_reply if at > interrupted[0])
+        if late > _LATE_CHUNKS:
+            raise StepFailed(f"{late} chunks of the reply still came after bot-interrupted")
+        answer = await client.call(None)  # the interruption is a turn: echoed when it ends
+        if client.last_turn_end_reason != TurnEndReason.VOICE_ENDED:
+            raise StepFailed(f"the answer ended by {client.last_turn_end_reason}")
+        if answer.duration_seconds < 0.9 * interruption.duration_seconds:
+            raise StepFailed(f"the answer was short: {answer.duration_seconds:.2f} s")
+        if session.echo.replies != replies_before + 2:
+            raise StepFailed(f"the bot took {session.echo.replies - replies_before} turns, not 2")
+        self.report.barge_in = BargeInFigures(
+            cut_in_after_s=heard_at_cut,
+            stopped_after_s=last_chunk_at - cut_in_at,
+            chunks_after_interruption=late,
+            reply_heard_s=heard,
+            answer_s=answer.duration_seconds,
+        )
+        return (
+            f"cut in after {heard_at_cut:.2f} s of the reply; its audio stopped "
+            f"{last_chunk_at - cut_in_at:.2f} s later ({chunks(late)} after bot-interrupted), "
+            f"then it echoed the interruption ({answer.duration_seconds:.2f} s)"
+        )
 
     async def run_job_group(self) -> str:
         client, session = self.client, self.session
@@ -381,7 +485,8 @@ async def run_demo(
                 ("client connected", demo.connect_client),
                 ("proxy reaches research", demo.reach_research),
                 ("proxy refuses a stranger", demo.refuse_stranger),
-                ("voice turn (echo)", demo.speak),
+                ("voice turn (VAD)", demo.speak),
+                ("barge-in", demo.barge_in),
                 ("UI job group on the proxied worker", demo.run_job_group),
                 ("client hung up", demo.hang_up_client),
                 ("servers shut down", demo.shut_down),
