@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
 import trio
 
 from trio_pipe.apps.bots import echo_app
+from trio_pipe.apps.bots.turn_echo import turn_echo_stages
+from trio_pipe.apps.demo import Progress, hosts
 from trio_pipe.apps.demo.client import DemoClient
 from trio_pipe.apps.demo.hosts import describe_ending
 from trio_pipe.apps.demo.report import DemoReport
-from trio_pipe.apps.demo.run import DemoConfig, StepFailed, _Demo, _Service
+from trio_pipe.apps.demo.run import DemoConfig, StepFailed, _Demo, _Service, run_demo
 from trio_pipe.serving import serve_asgi
 
 
@@ -110,3 +114,19 @@ async def test_the_voice_turn_fails_against_a_bot_that_does_not_take_turns(
             with pytest.raises(StepFailed, match="did not wait for the user to stop"):
                 await demo.speak()
     assert demo.report.turn is not None and demo.report.turn.latency_s < 0
+
+
+async def test_the_barge_in_step_fails_when_the_bot_cannot_be_interrupted(monkeypatch) -> None:
+    # The same turn-taking bot, but a user turn no longer interrupts its reply.
+    stages = partial(turn_echo_stages, enable_interruptions=False)
+    monkeypatch.setattr(hosts, "turn_echo_stages", stages)
+    with trio.fail_after(60):
+        report = await run_demo(DemoConfig(), Progress(io.StringIO()))
+    ran = [(step.name, step.ok) for step in report.steps]
+    assert ran[-3:] == [
+        ("voice turn (VAD)", True),
+        ("barge-in", False),
+        ("nothing left running", True),
+    ]
+    assert report.failed is not None
+    assert "never said it was interrupted" in report.failed.detail
