@@ -45,12 +45,12 @@ def test_demo_runs_end_to_end_and_reports():
     assert report["voice bot"].startswith("ws://127.0.0.1:")
     assert report["research host"].startswith("ws://127.0.0.1:")
     # the bot waits for the user to stop (VAD), and the client's turn ends by VAD too
-    (answered,) = re.match(
+    answered = re.match(
         r"first reply audio [\d.]+ ms after the user began, ([\d.]+) ms after the user "
         r"finished$",
         report["turn latency"],
-    ).groups()
-    assert float(answered) > 0
+    )
+    assert answered is not None and float(answered.group(1)) > 0
     sent, received = map(
         float, re.match(r"sent ([\d.]+) s, received ([\d.]+) s", report["audio"]).groups()
     )
