@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from benchmarks._harness import emit, pipecat_python
-from benchmarks.transport_sessions import PIPECAT_SERVER, keeps_up
+from benchmarks.transport_sessions import PIPECAT_SERVER, echo_app, keeps_up
 
 # The Pipecat bot of transport_sessions as an importable module for `uvicorn --workers`.
 _PIPECAT_APP = (
@@ -49,39 +49,7 @@ _PIPECAT_APP = (
 
 def bare_app() -> Any:
     """The ``bare`` echo bot of ``transport_sessions`` (run in each serving process)."""
-    from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
-
-    from trio_pipe.bots.echo import EchoProcessor
-    from trio_pipe.pipeline import Pipeline, PipelineParams, PipelineTask
-    from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
-    from trio_pipe.transports.websocket.server import (
-        FastAPIWebsocketParams,
-        FastAPIWebsocketTransport,
-    )
-
-    async def bot(websocket: Any) -> None:
-        await websocket.accept()
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                serializer=ProtobufFrameSerializer(),
-                allowed_origins=[],
-            ),
-        )
-        pipeline = Pipeline([transport.input(), EchoProcessor(), transport.output()])
-        params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
-        task = PipelineTask(pipeline, params=params, idle_timeout_secs=None)
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(transport: Any, websocket: Any) -> None:
-            await task.cancel()
-
-        await task.run()
-
-    return Starlette(routes=[WebSocketRoute("/ws", bot)])
+    return echo_app("bare")
 
 
 def bare_app_with_metrics() -> Any:

@@ -114,14 +114,15 @@ CONFIGS = {
 }
 
 
-def _our_server(config: str) -> None:
-    """Our echo server in this process; prints its URL, serves until killed."""
-    import trio
+def echo_app(config: str) -> Any:
+    """Our echo bot as a Starlette app: a bare ``PipelineTask`` (``bare``) or a
+    ``PipelineWorker`` with its defaults, RTVI on (``worker``)."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
 
     from trio_pipe.bots.echo import EchoProcessor
     from trio_pipe.pipeline import Pipeline, PipelineParams, PipelineTask
     from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
-    from trio_pipe.serving import serve_asgi
     from trio_pipe.transports.websocket.server import (
         FastAPIWebsocketParams,
         FastAPIWebsocketTransport,
@@ -141,8 +142,8 @@ def _our_server(config: str) -> None:
         )
         pipeline = Pipeline([transport.input(), EchoProcessor(), transport.output()])
         params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
-        if config == "bare":
-            task = PipelineTask(pipeline, params=params)
+        if config == "bare":  # Pipecat's bare side runs with its idle timeout off too
+            task = PipelineTask(pipeline, params=params, idle_timeout_secs=None)
             stop, run = task.cancel, task.run
         else:  # as users run it: a PipelineWorker with its defaults (RTVI on)
             worker = PipelineWorker(pipeline, params=params)
@@ -156,13 +157,18 @@ def _our_server(config: str) -> None:
 
         await run()
 
-    async def main() -> None:
-        from starlette.applications import Starlette
-        from starlette.routing import WebSocketRoute
+    return Starlette(routes=[WebSocketRoute("/ws", bot)])
 
-        app = Starlette(routes=[WebSocketRoute("/ws", bot)])
+
+def _our_server(config: str) -> None:
+    """Our echo server in this process; prints its URL, serves until killed."""
+    import trio
+
+    from trio_pipe.serving import serve_asgi
+
+    async def main() -> None:
         async with trio.open_nursery() as nursery:
-            served = await nursery.start(serve_asgi, app)
+            served = await nursery.start(serve_asgi, echo_app(config))
             print(served.ws_url("/ws"), flush=True)
 
     trio.run(main)

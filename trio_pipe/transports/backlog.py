@@ -14,6 +14,7 @@ import logging
 from collections import deque
 
 from trio_pipe.frames import Frame, OutputAudioRawFrame
+from trio_pipe.ratelimit import loud
 
 __all__ = ["AudioBacklog"]
 
@@ -50,7 +51,7 @@ class AudioBacklog:
                     break
         self.queued -= 1
         self.dropped += 1
-        if self.dropped == 1 or self.dropped % 1000 == 0:
+        if loud(self.dropped, first=1):
             logger.warning(
                 "%s: audio arrives faster than it plays; dropped the oldest queued chunk "
                 "(%d so far, bound %d chunks)",

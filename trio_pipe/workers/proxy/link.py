@@ -47,6 +47,7 @@ import orjson
 import trio
 
 from trio_pipe.bus.messages import BusMessage
+from trio_pipe.ratelimit import loud
 from trio_pipe.serializers import JSONMessageSerializer, MessageSerializer
 from trio_pipe.wakeup import Wakeup
 from trio_pipe.workers.proxy.rules import decode_frame
@@ -64,13 +65,7 @@ __all__ = ["EarlyRefusal", "ProxyLink", "ProxyStats", "tag_refuser"]
 
 logger = logging.getLogger(__name__)
 
-_WARN_FIRST = 10
-_WARN_EVERY = 1000
 _OUTBOX_LIMIT = 256  # queued messages before a sender waits (batching connections)
-
-
-def _loud(count: int) -> bool:
-    return count <= _WARN_FIRST or count % _WARN_EVERY == 0
 
 
 EarlyRefusal = Callable[[bytes | str], str | None]
@@ -203,7 +198,7 @@ class ProxyLink:
             data = self._serializer.serialize(message)
         except Exception as exc:
             self.stats.encode_errors += 1
-            if _loud(self.stats.encode_errors):
+            if loud(self.stats.encode_errors):
                 logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
             return False
         if self.batching:
@@ -301,7 +296,7 @@ class ProxyLink:
         except MalformedBatch as exc:
             stats.decode_errors += 1
             stats.malformed_batches += 1
-            if _loud(stats.malformed_batches):
+            if loud(stats.malformed_batches):
                 logger.warning(
                     "proxy %r: dropped a malformed batch (%s): %r", self._owner, exc, data[:200]
                 )
@@ -322,7 +317,7 @@ class ProxyLink:
         except Exception as exc:
             # Anything the serializer raises; a bad frame must never end the loop.
             self.stats.decode_errors += 1
-            if _loud(self.stats.decode_errors):
+            if loud(self.stats.decode_errors):
                 logger.warning(
                     "proxy %r: dropped a frame that does not decode (%s: %s): %r",
                     self._owner,
@@ -342,7 +337,7 @@ class ProxyLink:
         stats = self.stats
         stats.dropped += 1
         count = stats.refusals[refusal] = stats.refusals.get(refusal, 0) + 1
-        if _loud(count):
+        if loud(count):
             logger.warning(
                 "proxy %r: refused inbound %s: %s (%d so far)", self._owner, what, refusal, count
             )
