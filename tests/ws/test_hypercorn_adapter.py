@@ -28,6 +28,7 @@ from trio_pipe.ws.hypercorn_adapter import (
     SCOPE_KEY,
     HypercornConnection,
     HypercornLayoutChanged,
+    SendOrderedStream,
     hypercorn_connections,
 )
 
@@ -57,14 +58,31 @@ async def test_every_websocket_scope_carries_its_hypercorn_connection(nursery):
             assert isinstance(connection, HypercornConnection)
             assert isinstance(connection.server, TCPServer)
             assert isinstance(connection.ws_stream, WSStream)
-            assert isinstance(connection.server.stream, trio.SocketStream)
+            assert isinstance(connection.server.stream, SendOrderedStream)
+            assert isinstance(connection.server.stream.inner, trio.SocketStream)
+            done.set()
+
+
+async def test_clients_leaving_as_their_endpoints_return_do_not_stop_the_server(nursery):
+    """Hypercorn 0.18 half-closes without its write lock: the endpoint's closing frame
+    met the half-close of a client that had just left, and the BusyResourceError stopped
+    the whole server (most runs of this test did, before SendOrderedStream)."""
+    url, accepted = await _serve_handing_out(nursery)
+    with trio.fail_after(LIMIT):
+        for _ in range(30):
+            async with open_client_socket(url):
+                _, done = await accepted.receive()
+                done.set()  # the endpoint returns as the client closes
+        async with open_client_socket(url) as sock:  # the server still serves
+            _, done = await accepted.receive()
+            assert sock.is_open
             done.set()
 
 
 async def test_a_socket_built_outside_the_endpoint_task_still_aborts_a_stuck_write(nursery):
     url, accepted = await _serve_handing_out(nursery)
     with trio.fail_after(LIMIT):
-        async with open_client_socket(url, message_queue_size=1):  # and never reads
+        async with open_client_socket(url):  # and never reads
             websocket, done = await accepted.receive()
             # The test's task is no descendant of Hypercorn's: no frame walk could find it.
             sock = AsgiSocket(websocket, write_timeout=0.5)

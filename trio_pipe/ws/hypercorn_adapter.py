@@ -1,5 +1,8 @@
 """The one place that knows Hypercorn's internals: a WebSocket connection's TCP stream.
 
+It also fixes one Hypercorn 0.18 race (:class:`SendOrderedStream`): a client that leaves
+just as its endpoint returns must not stop the whole server.
+
 Hypercorn writes to the TCP stream inside a shielded cancel scope and keeps reading into
 an unbounded message buffer after a 1009 (see ``trio_pipe.ws.asgi``); neither its config
 nor its ASGI extensions expose the stream or the buffer. So :func:`hypercorn_connections`,
@@ -26,10 +29,13 @@ import trio
 from hypercorn.protocol.ws_stream import WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import TCPServer
 
+from trio_pipe.ws.base import acquire_lock
+
 __all__ = [
     "SCOPE_KEY",
     "HypercornConnection",
     "HypercornLayoutChanged",
+    "SendOrderedStream",
     "decline_compression",
     "hypercorn_connections",
 ]
@@ -90,9 +96,59 @@ def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., A
             connection = HypercornConnection.from_send(send)
             if connection is not None:
                 scope[SCOPE_KEY] = connection
+                server = connection.server
+                if not isinstance(server.stream, SendOrderedStream):
+                    server.stream = SendOrderedStream(server.stream)  # type: ignore[assignment]
         await app(scope, receive, send)
 
     return recorded
+
+
+class SendOrderedStream(trio.abc.HalfCloseableStream):
+    """Hypercorn's TCP stream, with its half-close taken in turn with its writes.
+
+    Hypercorn 0.18 writes under a lock but half-closes (``send_eof``, when the client's
+    side ended) without it. When the endpoint returns at that moment, Hypercorn's write of
+    its closing frame meets the half-close, Trio raises ``BusyResourceError`` in the app's
+    task, and that escapes Hypercorn's task group: the whole server stops, and any client
+    can time its close to do it. In turn, the late write fails as a write to a closed
+    connection, which Hypercorn expects and handles.
+    """
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.inner = stream
+        self._lock = trio.Lock()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` (after a half-close in progress, if any)."""
+        await acquire_lock(self._lock)
+        try:
+            await self.inner.send_all(data)
+        finally:
+            self._lock.release()
+
+    async def send_eof(self) -> None:
+        """Half-close (after a write in progress, if any)."""
+        await acquire_lock(self._lock)
+        try:
+            await self.inner.send_eof()  # type: ignore[attr-defined]
+        finally:
+            self._lock.release()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """As the wrapped stream."""
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """As the wrapped stream."""
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream."""
+        await self.inner.aclose()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
 
 
 def decline_compression(scope: dict[str, Any]) -> bool:
