@@ -184,7 +184,7 @@ def measure(sequential: int, throughput: int, rounds: int, pc_python: str | None
     pairing's per-round figures."""
 
     ours = [sys.executable, "-m", "benchmarks._proxy_wire", "--role"]
-    our_server = [sys.executable, "-m", "benchmarks.proxy_rtt", "--role", "server", "hypercorn"]
+    our_server = [sys.executable, "-m", "benchmarks.proxy_rtt", "--role", "server"]
     ends: dict[str, list[str]] = {"trio_pipe": ours}
     if pc_python:
         ends["pipecat"] = [pc_python, "-c", PIPECAT_ROLES]

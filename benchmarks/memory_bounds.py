@@ -103,9 +103,9 @@ def _binary_header(length: int) -> bytes:
 
 async def _hello(server: Server) -> None:
     """One echo round trip: the server is up and has served a session."""
-    from trio_pipe.ws.direct import open_direct_socket
+    from trio_pipe.ws.client import open_client_socket
 
-    async with open_direct_socket(f"ws://127.0.0.1:{server.port}/ws") as sock:
+    async with open_client_socket(f"ws://127.0.0.1:{server.port}/ws") as sock:
         await sock.send(FRAME_20MS * 2)
         got = b""
         with trio.fail_after(10):
@@ -114,10 +114,10 @@ async def _hello(server: Server) -> None:
 
 
 async def _round_trips(server: Server, count: int) -> int:
-    from trio_pipe.ws.direct import open_direct_socket
+    from trio_pipe.ws.client import open_client_socket
 
     done = 0
-    async with open_direct_socket(f"ws://127.0.0.1:{server.port}/ws") as sock:
+    async with open_client_socket(f"ws://127.0.0.1:{server.port}/ws") as sock:
         for _ in range(count):
             await sock.send(FRAME_20MS * 2)
             got = b""
@@ -186,11 +186,11 @@ async def oversize(server: Server, clients: int, size: int) -> dict[str, Any]:
 
 async def audio_flood(server: Server, seconds: float, speed: float) -> dict[str, Any]:
     from trio_pipe.ws.base import ConnectionClosed
-    from trio_pipe.ws.direct import open_direct_socket
+    from trio_pipe.ws.client import open_client_socket
 
     interval = 0.02 / speed
     sent = received = 0
-    async with open_direct_socket(f"ws://127.0.0.1:{server.port}/ws") as sock:
+    async with open_client_socket(f"ws://127.0.0.1:{server.port}/ws") as sock:
 
         async def drain() -> None:
             nonlocal received

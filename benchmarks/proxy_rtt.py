@@ -181,7 +181,7 @@ def _profiled(main: Any, profile: str | None) -> Any:
         profiler.dump_stats(profile)
 
 
-def _server_role(profile: str | None, server: str = "hypercorn") -> None:
+def _server_role(profile: str | None) -> None:
     import trio
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
@@ -190,7 +190,6 @@ def _server_role(profile: str | None, server: str = "hypercorn") -> None:
     from trio_pipe.serving import serve_asgi
     from trio_pipe.workers import BaseWorker, WorkerRunner, job
     from trio_pipe.workers.proxy import WebSocketProxyServer, accept_proxy_websocket
-    from trio_pipe.ws.direct_server import serve_direct
 
     class Echo(BaseWorker):
         @job(name="echo")
@@ -228,16 +227,9 @@ def _server_role(profile: str | None, server: str = "hypercorn") -> None:
             await accept_proxy_websocket(websocket)  # batching, if the client offers it
             await serve_proxy(websocket)
 
-        async def direct(request: Any) -> None:  # the lean server, no ASGI
-            async with request.accept() as sock:
-                await serve_proxy(sock)
-
         async with trio.open_nursery() as nursery:
-            if server == "direct":
-                served = await nursery.start(serve_direct, direct)
-            else:
-                app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
-                served = await nursery.start(serve_asgi, app)
+            app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+            served = await nursery.start(serve_asgi, app)
             await nursery.start(partial(runner.run, auto_end=False))
             print(served.port, flush=True)
             await done.wait()
@@ -252,7 +244,6 @@ def _client_role(
     n_tp: int,
     warmup: int,
     outstanding: int,
-    backend: str,
     profile: str | None,
 ) -> None:
     import trio
@@ -279,7 +270,6 @@ def _client_role(
             remote_worker_name="worker",
             local_worker_name="voice",
             active=True,
-            socket_backend=backend,
         )
         await runner.add_workers(voice, proxy)
         async with trio.open_nursery() as nursery:
@@ -364,23 +354,17 @@ def main() -> None:
     parser.add_argument(
         "--no-wire", action="store_true", help="skip the wire section (benchmarks/_proxy_wire.py)"
     )
-    parser.add_argument(
-        "--compare-backends",
-        action="store_true",
-        help="also run our client on trio-websocket, and our server on ws.direct_server",
-    )
     parser.add_argument("--role", choices=["server", "client"], help=argparse.SUPPRESS)
     parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.role == "server":
-        server, *profile = args.role_args
-        _server_role(*profile or [None], server=server)
+        _server_role(*args.role_args or [None])
         return
     if args.role == "client":
-        url, n_seq, n_tp, warmup, out, backend, *profile = args.role_args
+        url, n_seq, n_tp, warmup, out, *profile = args.role_args
         numbers = int(n_seq), int(n_tp), int(warmup), int(out)
-        _client_role(url, *numbers, backend, *profile or [None])
+        _client_role(url, *numbers, *profile or [None])
         return
 
     if args.quick:
@@ -400,19 +384,13 @@ def main() -> None:
         server_extra = [os.path.join(os.path.abspath(args.profile), "server.prof")]
         client_extra = [os.path.join(os.path.abspath(args.profile), "client.prof")]
 
-    def ours_with(backend: str, server: str = "hypercorn") -> Callable[[], dict[str, Any]]:
-        def run() -> dict[str, Any]:
-            return _phases(
-                partial(_pair, [*ours, "server", server, *server_extra], [*ours, "client"]),
-                [backend, *client_extra],
-            )
-
-        return run
-
-    contenders: dict[str, Callable[[], dict[str, Any]]] = {"trio_pipe": ours_with("wsproto")}
-    if args.compare_backends:
-        contenders["trio_pipe_trio_websocket_client"] = ours_with("trio-websocket")
-        contenders["trio_pipe_direct_server"] = ours_with("wsproto", "direct")
+    contenders: dict[str, Callable[[], dict[str, Any]]] = {
+        "trio_pipe": partial(
+            _phases,
+            partial(_pair, [*ours, "server", *server_extra], [*ours, "client"]),
+            client_extra,
+        )
+    }
     pc_python = None if args.ours_only else pipecat_python()
     if pc_python:
         script = [pc_python, "-c", PIPECAT_SCRIPT]

@@ -1,13 +1,13 @@
-"""WebSocket codecs side by side, no sockets: wsproto against websockets' sans-I/O protocol.
+"""WebSocket codecs side by side, no sockets: wsproto, websockets' sans-I/O protocol, and
+trio_pipe's client protocol on top of it.
 
 One round trip is four codec steps on a ~140-byte binary message (a serialized job
 response): the client frames and masks it, the server parses and unmasks it, the server
-frames one back, the client parses it. Measured for ``wsproto`` (what trio_pipe's direct
-client, its lean server and Hypercorn use) and for ``websockets.protocol`` (sans-I/O, with
-its C-accelerated masking when built). ``websockets`` is not a trio_pipe dependency: its
-side runs in the interpreter named by ``PIPECAT_PYTHON`` (Pipecat 1.14 depends on it);
-without it that side is reported as not measured. Rounds alternate; each side's median
-is printed, and the median of per-round ratios (wsproto time ÷ websockets time).
+frames one back, the client parses it. Measured for ``wsproto`` (what Hypercorn uses),
+for ``websockets.protocol`` on both ends (sans-I/O, C-accelerated masking when built),
+and for ``trio_pipe.ws.protocol.ClientProtocol`` as the client against websockets' server
+(the codec plus our message assembly and events: what the client really pays). Rounds
+alternate; each one's median is printed, and the medians of per-round ratios.
 
     python -m benchmarks.ws_codec [--ops N] [--rounds R] [--quick]
 """
@@ -15,10 +15,7 @@ is printed, and the median of per-round ratios (wsproto time ÷ websockets time)
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -28,34 +25,6 @@ PAYLOAD = (
     b'{"__type__":"BusJobResponseMessage","job_id":"abc123@voice@gw-1",'
     b'"response":{"i":12345},"source":"worker","target":"voice","status":"completed"}'
 )
-
-WEBSOCKETS_SIDE = r"""
-import json, sys, time
-from websockets.client import ClientProtocol
-from websockets.server import ServerProtocol
-from websockets.uri import parse_uri
-try:
-    from websockets import speedups  # noqa: F401
-    accelerated = True
-except ImportError:
-    accelerated = False
-payload, n = sys.argv[1].encode(), int(sys.argv[2])
-client, server = ClientProtocol(parse_uri("ws://127.0.0.1/ws")), ServerProtocol()
-client.send_request(client.connect())
-server.receive_data(client.data_to_send()[0])
-server.send_response(server.accept(server.events_received()[0]))
-client.receive_data(b"".join(server.data_to_send()))
-client.events_received()
-t0 = time.perf_counter()
-for _ in range(n):
-    client.send_binary(payload)
-    server.receive_data(b"".join(client.data_to_send()))
-    server.events_received()
-    server.send_binary(payload)
-    client.receive_data(b"".join(server.data_to_send()))
-    client.events_received()
-print(json.dumps({"us": (time.perf_counter() - t0) / n * 1e6, "accelerated": accelerated}))
-"""
 
 
 def wsproto_round_trips(payload: bytes, n: int) -> float:
@@ -77,16 +46,59 @@ def wsproto_round_trips(payload: bytes, n: int) -> float:
     return (time.perf_counter() - t0) / n * 1e6
 
 
-def websockets_round_trips(python: str, payload: bytes, n: int) -> dict[str, object]:
-    """µs per round trip with websockets' sans-I/O protocol, in ``python``."""
-    done = subprocess.run(
-        [python, "-c", WEBSOCKETS_SIDE, payload.decode(), str(n)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(done.stdout)
+def _websockets_server(client_request: bytes) -> tuple[object, bytes]:
+    from websockets.server import ServerProtocol
+
+    server = ServerProtocol()
+    server.receive_data(client_request)
+    server.send_response(server.accept(server.events_received()[0]))
+    return server, b"".join(server.data_to_send())
+
+
+def websockets_round_trips(payload: bytes, n: int) -> float:
+    """µs per round trip with websockets' sans-I/O protocol on both ends."""
+    from websockets.client import ClientProtocol
+    from websockets.uri import parse_uri
+
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/ws"))
+    client.send_request(client.connect())
+    server, response = _websockets_server(client.data_to_send()[0])
+    client.receive_data(response)
+    client.events_received()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        client.send_binary(payload)
+        server.receive_data(b"".join(client.data_to_send()))  # type: ignore[attr-defined]
+        server.events_received()  # type: ignore[attr-defined]
+        server.send_binary(payload)  # type: ignore[attr-defined]
+        client.receive_data(b"".join(server.data_to_send()))  # type: ignore[attr-defined]
+        client.events_received()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def trio_pipe_round_trips(payload: bytes, n: int) -> float:
+    """µs per round trip: trio_pipe's ClientProtocol against websockets' server."""
+    from trio_pipe.ws.protocol import ClientProtocol
+
+    client = ClientProtocol("ws://127.0.0.1/ws")
+    server, response = _websockets_server(client.handshake())
+    client.receive(response)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        server.receive_data(client.send(payload))  # type: ignore[attr-defined]
+        server.events_received()  # type: ignore[attr-defined]
+        server.send_binary(payload)  # type: ignore[attr-defined]
+        client.receive(b"".join(server.data_to_send()))  # type: ignore[attr-defined]
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def _ratio(num: list[float], den: list[float]) -> dict[str, float]:
+    per_round = [a / b for a, b in zip(num, den, strict=True)]
+    return {
+        "median": round(statistics.median(per_round), 2),
+        "min": round(min(per_round), 2),
+        "max": round(max(per_round), 2),
+    }
 
 
 def main() -> None:
@@ -97,38 +109,34 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.ops, args.rounds = 2_000, 1
-    other = os.environ.get("PIPECAT_PYTHON")
+    try:
+        from websockets import speedups  # noqa: F401
+
+        accelerated = True
+    except ImportError:
+        accelerated = False
     wsproto_us: list[float] = []
     websockets_us: list[float] = []
-    accelerated = None
+    ours_us: list[float] = []
     for _ in range(args.rounds):
         wsproto_us.append(wsproto_round_trips(PAYLOAD, args.ops))
-        if other:
-            found = websockets_round_trips(other, PAYLOAD, args.ops)
-            websockets_us.append(float(found["us"]))  # type: ignore[arg-type]
-            accelerated = found["accelerated"]
-    doc: dict[str, object] = {
-        "benchmark": "ws_codec",
-        "area": "WebSocket seam",
-        "round_trips": args.ops,
-        "rounds": args.rounds,
-        "payload_bytes": len(PAYLOAD),
-        "wsproto_us_per_round_trip": round(statistics.median(wsproto_us), 2),
-    }
-    if websockets_us:
-        per_round = [a / b for a, b in zip(wsproto_us, websockets_us, strict=True)]
-        doc.update(
-            websockets_us_per_round_trip=round(statistics.median(websockets_us), 2),
-            websockets_c_accelerated=accelerated,
-            wsproto_over_websockets={
-                "median": round(statistics.median(per_round), 2),
-                "min": round(min(per_round), 2),
-                "max": round(max(per_round), 2),
-            },
-        )
-    else:
-        doc["websockets"] = "not measured: set PIPECAT_PYTHON to a Python with websockets"
-    emit(doc)
+        websockets_us.append(websockets_round_trips(PAYLOAD, args.ops))
+        ours_us.append(trio_pipe_round_trips(PAYLOAD, args.ops))
+    emit(
+        {
+            "benchmark": "ws_codec",
+            "area": "WebSocket seam",
+            "round_trips": args.ops,
+            "rounds": args.rounds,
+            "payload_bytes": len(PAYLOAD),
+            "wsproto_us_per_round_trip": round(statistics.median(wsproto_us), 2),
+            "websockets_us_per_round_trip": round(statistics.median(websockets_us), 2),
+            "trio_pipe_client_us_per_round_trip": round(statistics.median(ours_us), 2),
+            "websockets_c_accelerated": accelerated,
+            "wsproto_over_websockets": _ratio(wsproto_us, websockets_us),
+            "wsproto_over_trio_pipe_client": _ratio(wsproto_us, ours_us),
+        }
+    )
 
 
 if __name__ == "__main__":

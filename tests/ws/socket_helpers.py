@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import trio
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -34,3 +35,18 @@ async def echo(sock) -> None:
         except ConnectionClosed:
             return
         await sock.send(message)
+
+
+class CloseRecorder:
+    """A handler that waits for one message or the end, and records how it ended."""
+
+    def __init__(self) -> None:
+        self.got: list[ConnectionClosed] = []
+        self.done = trio.Event()
+
+    async def __call__(self, sock) -> None:
+        try:
+            await sock.receive()
+        except ConnectionClosed as exc:
+            self.got.append(exc)
+        self.done.set()

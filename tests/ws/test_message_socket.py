@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from socket_helpers import app_with, echo
+from socket_helpers import CloseRecorder, app_with, echo
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
@@ -65,7 +65,7 @@ async def test_server_write_to_a_peer_that_stops_reading_is_bounded(nursery):
             done.set()
 
     served = await nursery.start(serve_asgi, app_with(handler))
-    async with open_client_socket(served.ws_url("/ws"), message_queue_size=1) as client:
+    async with open_client_socket(served.ws_url("/ws")) as client:
         # The client never reads: trio-websocket's one-slot queue fills and TCP backs up.
         with trio.fail_after(30):  # a hang guard, not a performance assertion
             await done.wait()
@@ -76,16 +76,8 @@ async def test_server_write_to_a_peer_that_stops_reading_is_bounded(nursery):
 
 
 async def test_client_vanishing_without_close_frame_is_detected(nursery):
-    got: list[ConnectionClosed] = []
-    done = trio.Event()
-
-    async def handler(sock):
-        try:
-            await sock.receive()
-        except ConnectionClosed as exc:
-            got.append(exc)
-        done.set()
-
+    handler = CloseRecorder()
+    got, done = handler.got, handler.done
     served = await nursery.start(serve_asgi, app_with(handler))
     async with open_client_socket(served.ws_url("/ws")) as client:
         client.abort()  # drop the TCP connection, no close frame

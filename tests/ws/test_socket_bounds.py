@@ -4,7 +4,7 @@ own connection, within the write or close timeout, and the server goes on.
 * a client that floods pings and never reads: the server's pong writes are under the
   write watchdog (Hypercorn answers pings itself, inside a shielded write);
 * a server that floods a client with pings and never reads: the client's pongs (written
-  by trio-websocket's reader, or by the direct socket's receiving task) are bounded too;
+  by its receiving task) are bounded too;
 * a client that sends a message over the size limit and ignores the 1009 close frame:
   the server's side ends (the handler hears 1009) and the TCP socket really closes.
 
@@ -30,8 +30,6 @@ from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.asgi import asgi_socket
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
 from trio_pipe.ws.client import open_client_socket
-from trio_pipe.ws.direct import open_direct_socket
-from trio_pipe.ws.direct_server import serve_direct
 
 WRITE_TIMEOUT = 0.5
 CLOSE_TIMEOUT = 0.5
@@ -83,26 +81,6 @@ async def _hypercorn(nursery: trio.Nursery, sessions: Sessions) -> int:
     return served.port
 
 
-async def _direct(nursery: trio.Nursery, sessions: Sessions) -> int:
-    async def handler(request) -> None:
-        async with request.accept() as sock:
-            await sessions.handle(sock)
-
-    served = await nursery.start(
-        lambda task_status: serve_direct(
-            handler,
-            write_timeout=WRITE_TIMEOUT,
-            close_timeout=CLOSE_TIMEOUT,
-            max_message_size=MAX_MESSAGE,
-            task_status=task_status,
-        )
-    )
-    return served.port
-
-
-SERVERS = {"hypercorn": _hypercorn, "direct": _direct}
-
-
 async def _round_trips(port: int, count: int) -> int:
     """A well-behaved client: ``count`` echo round trips; how many came back."""
     done = 0
@@ -114,10 +92,9 @@ async def _round_trips(port: int, count: int) -> int:
     return done
 
 
-@pytest.mark.parametrize("server", sorted(SERVERS))
-async def test_a_ping_flood_that_never_reads_is_ended_by_the_write_watchdog(nursery, server):
+async def test_a_ping_flood_that_never_reads_is_ended_by_the_write_watchdog(nursery):
     sessions = Sessions()
-    port = await SERVERS[server](nursery, sessions)
+    port = await _hypercorn(nursery, sessions)
     with trio.fail_after(LIMIT):
         attacker = await open_raw(port)
         assert await _round_trips(port, 20) == 20  # session 1 sees the server working
@@ -130,10 +107,9 @@ async def test_a_ping_flood_that_never_reads_is_ended_by_the_write_watchdog(nurs
     await attacker.aclose()
 
 
-@pytest.mark.parametrize("server", sorted(SERVERS))
-async def test_an_oversize_message_ends_its_connection_and_socket(nursery, server):
+async def test_an_oversize_message_ends_its_connection_and_socket(nursery):
     sessions = Sessions()
-    port = await SERVERS[server](nursery, sessions)
+    port = await _hypercorn(nursery, sessions)
     with trio.fail_after(LIMIT):
         attacker = await open_raw(port)
         # 100 MiB announced, 4 MiB written: far over the limit; the 1009 close is ignored.
@@ -166,15 +142,16 @@ async def _ping_flooding_server(stream: trio.SocketStream) -> None:
         pass
 
 
-@pytest.mark.parametrize("open_socket", [open_client_socket, open_direct_socket])
-async def test_a_client_answering_a_ping_flood_is_bounded_too(nursery, open_socket):
+async def test_a_client_answering_a_ping_flood_is_bounded_too(nursery):
     listeners = await nursery.start(
         partial(trio.serve_tcp, _ping_flooding_server, 0, host="127.0.0.1")
     )
     port = listeners[0].socket.getsockname()[1]
     with trio.fail_after(LIMIT):
-        async with open_socket(f"ws://127.0.0.1:{port}/ws", write_timeout=WRITE_TIMEOUT) as sock:
+        async with open_client_socket(
+            f"ws://127.0.0.1:{port}/ws", write_timeout=WRITE_TIMEOUT
+        ) as sock:
             with pytest.raises(ConnectionClosed) as info:
-                while True:  # the direct socket answers pings while receiving
+                while True:  # the client answers pings while receiving
                     await sock.receive()
     assert isinstance(info.value, WriteTimeout)

@@ -1,13 +1,14 @@
 """A message socket: the narrow WebSocket interface the proxies and transports use.
 
-Two backends implement it: :mod:`trio_pipe.ws.client` (trio-websocket, the client side)
-and :mod:`trio_pipe.ws.asgi` (a Starlette WebSocket served by Hypercorn, the server side).
-Everything above this layer sees only :class:`MessageSocket`.
+Two drivers implement it: :mod:`trio_pipe.ws.client` (the client side: the sans-I/O
+:mod:`trio_pipe.ws.protocol` over a Trio stream) and :mod:`trio_pipe.ws.asgi` (a Starlette
+WebSocket served by Hypercorn, the server side). Everything above this layer sees only
+:class:`MessageSocket`.
 
 Resource handling
     A socket is opened with ``async with`` (``open_client_socket`` / ``asgi_socket``),
-    which owns a small nursery for the write watchdog (and, on the client, trio-websocket's
-    reader). Leaving the block closes the connection.
+    which owns a small nursery for the write watchdog (and, on the client, the keepalive
+    pings). Leaving the block closes the connection.
 
 Error handling
     Every way a connection ends surfaces as :class:`ConnectionClosed` with the close code:
@@ -350,8 +351,8 @@ class GuardedStream(trio.abc.HalfCloseableStream):
     """A stream whose writes are under a :class:`MessageSocket`'s write watchdog.
 
     Wrapped around the TCP stream of a connection whose control frames (pongs, close
-    frames) are written by code outside the socket (Hypercorn's protocol, trio-websocket's
-    reader), so a peer that never reads cannot hold those writes forever either.
+    frames) are written by code outside the socket (Hypercorn's protocol), so a peer
+    that never reads cannot hold those writes forever either.
     """
 
     def __init__(self, stream: trio.abc.Stream, sock: MessageSocket) -> None:

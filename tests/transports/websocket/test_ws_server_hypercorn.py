@@ -285,7 +285,7 @@ async def test_sessions_are_independent(nursery):
 
     async def stops_reading() -> None:
         # trio-websocket's one-slot queue fills and then nothing is read from TCP.
-        async with open_client_socket(url, message_queue_size=1) as sock:
+        async with open_client_socket(url) as sock:
             await sock.send(PB.encode(OutputTransportMessageUrgentFrame(message={"flood": 400})))
             await eventually(stuck_session_ended, limit=30)
             sock.abort()  # the server dropped us; our reader is too stuck to notice

@@ -30,7 +30,6 @@ def serving(task: trio.lowlevel.Task | None) -> bool:
                 "hypercorn",
                 "trio._highlevel_serve_listeners",
                 "trio_pipe.serving",
-                "trio_pipe.ws.direct_server",
             )
         ):
             return True

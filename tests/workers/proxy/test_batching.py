@@ -90,6 +90,7 @@ async def test_a_malformed_batch_is_dropped_and_counted_and_the_connection_goes_
     app = await make_proxy_app(Echo("worker"))
     async with open_client_socket(app.ws_url("mallory"), subprotocols=[BATCH_SUBPROTOCOL]) as sock:
         assert sock.subprotocol == BATCH_SUBPROTOCOL
+        await wait_for(lambda: app.proxies)  # the endpoint runs on after the handshake
         proxy = app.proxies[0]
         await sock.send(MAGIC + b"\x00\x00\x00\x09abc")  # a length past the end
         await sock.send(MAGIC)  # empty

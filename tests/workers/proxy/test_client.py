@@ -32,20 +32,11 @@ from trio_pipe.workers.proxy import Reconnect, WebSocketProxyClient
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
 
 JSON = JSONMessageSerializer()
-BACKEND = {"name": "wsproto"}
-
-
-@pytest.fixture(autouse=True, params=["wsproto", "trio-websocket"])
-def socket_backend(request):
-    """Every client test runs on both client socket backends."""
-    BACKEND["name"] = request.param
-    return request.param
 
 
 def client(url: str, name: str = "proxy", **kwargs) -> WebSocketProxyClient:
     kwargs.setdefault("remote_worker_name", "worker")
     kwargs.setdefault("local_worker_name", "voice")
-    kwargs.setdefault("socket_backend", BACKEND["name"])
     return WebSocketProxyClient(name, url=url, **kwargs)
 
 
@@ -413,8 +404,3 @@ async def test_client_leaves_nothing_running(nursery, raw_server, live_tasks):
     assert proxy.finished and proxy.websocket is None
     left = [t.name for t in live_tasks() - before if not serving(t)]
     assert left == []
-
-
-def test_unknown_socket_backend_is_refused():
-    with pytest.raises(ValueError, match="socket_backend"):
-        client("ws://127.0.0.1:1/ws", socket_backend="aiohttp")

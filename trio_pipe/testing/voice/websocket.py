@@ -1,6 +1,6 @@
 """WebSocketAgentAdapter: any voice bot on a WebSocket, with a bring-your-own protocol.
 
-The adapter owns the socket (trio-websocket) and the rules every protocol shares; the
+The adapter owns the socket (``trio_pipe.ws.client``) and the rules every protocol shares; the
 :class:`~trio_pipe.testing.voice.protocols.WebSocketProtocol` only says what audio looks
 like on the wire.
 
@@ -25,9 +25,9 @@ Receiving
     (``events``) are kept as they arrive, whether or not anyone reads audio.
 
 Resources
-    The socket is trio_pipe's client :class:`~trio_pipe.ws.base.MessageSocket` (on
-    trio-websocket), whose write watchdog bounds every send by ``write_timeout``: a bot
-    that stops reading cannot hold a ``send_audio`` forever (the connection is aborted,
+    The socket is trio_pipe's client :class:`~trio_pipe.ws.base.MessageSocket`, whose
+    write watchdog bounds every send by ``write_timeout``: a bot that stops reading
+    cannot hold a ``send_audio`` forever (the connection is aborted,
     :class:`AgentConnectionLostError`). The socket's tasks and the reader live in
     nurseries entered by ``connect()`` and left by ``disconnect()`` in the same task
     (``async with adapter:`` does both). The reader never raises into them (it would

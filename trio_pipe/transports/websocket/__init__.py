@@ -1,4 +1,4 @@
-"""WebSocket transports: the client (trio-websocket) and the server (Starlette under
+"""WebSocket transports: the client (``trio_pipe.ws.client``) and the server (Starlette under
 Hypercorn), with Pipecat 1.14's names."""
 
 from trio_pipe.transports.websocket.client import (

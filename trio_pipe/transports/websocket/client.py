@@ -1,4 +1,4 @@
-"""WebSocket client transport (Pipecat's ``WebsocketClientTransport``) on trio-websocket.
+"""WebSocket client transport (Pipecat's ``WebsocketClientTransport``) on trio_pipe's client.
 
     transport = WebsocketClientTransport("ws://127.0.0.1:8765/ws", WebsocketClientParams(
         audio_in_enabled=True, audio_out_enabled=True))
@@ -12,9 +12,9 @@ handshake is delivered (Pipecat's receive loop died on it).
 
 Resource handling
     The connection is a task, :meth:`WebsocketClientSession.run`, started in the nursery
-    of the half that dials: it owns the socket (and trio-websocket's reader) and the
-    receive loop, and returns when every half that started has released the session
-    (End, Cancel or cleanup; each half counts once) or the connection ended. The last
+    of the half that dials: it owns the socket and the receive loop (which also answers
+    the server's pings), and returns when every half that started has released the
+    session (End, Cancel or cleanup; each half counts once) or the connection ended. The last
     release closes the socket with code 1000 (bounded by ``close_timeout``).
 
 Error handling
@@ -286,7 +286,7 @@ class WebsocketClientTransport(BaseTransport):
 
     Events: ``on_connected(transport, websocket)`` and ``on_disconnected(transport,
     websocket)``, where ``websocket`` is the :class:`~trio_pipe.ws.client.ClientSocket`
-    (its ``connection`` is the trio-websocket connection). Handlers run as children of
+    (``headers``, ``subprotocol``, ``send``, ``close``). Handlers run as children of
     the input's nursery (the output's when there is no input).
 
     Args:

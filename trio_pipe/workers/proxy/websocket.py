@@ -1,8 +1,7 @@
 """WebSocket proxy workers: a local worker talks to a worker in another process.
 
-:class:`WebSocketProxyClient` connects to a URL (by default with wsproto driven by its
-receive loop, ``trio_pipe.ws.direct``; trio-websocket with
-``socket_backend="trio-websocket"``) and :class:`WebSocketProxyServer` serves one accepted
+:class:`WebSocketProxyClient` connects to a URL (``trio_pipe.ws.client``) and
+:class:`WebSocketProxyServer` serves one accepted
 Starlette WebSocket (Hypercorn under Trio). Each forwards bus messages between its local
 bus and the socket by the rules in ``workers.proxy.rules`` and the connection's
 ``ProxyPolicy`` (``workers.proxy.policy``: the trust boundary, see docs/security.md); the
@@ -62,13 +61,10 @@ from trio_pipe.ws.asgi import AsgiSocket
 from trio_pipe.ws.base import GOING_AWAY, MessageSocket, watched
 from trio_pipe.ws.batch import BATCH_SUBPROTOCOL
 from trio_pipe.ws.client import ConnectError, open_client_socket
-from trio_pipe.ws.direct import open_direct_socket
 
 __all__ = ["WebSocketProxyClient", "WebSocketProxyServer"]
 
 logger = logging.getLogger(__name__)
-
-_CLIENT_BACKENDS = {"wsproto": open_direct_socket, "trio-websocket": open_client_socket}
 
 
 class WebSocketProxyClient(ProxyWorkerBase):
@@ -107,12 +103,6 @@ class WebSocketProxyClient(ProxyWorkerBase):
         max_message_size: largest frame accepted from the server; a larger one closes
             the connection (1009). Keep it above the serializer's ``max_size`` so that an
             oversize message is dropped, not fatal.
-        message_queue_size: frames trio-websocket buffers ahead of the receive loop
-            (``socket_backend="trio-websocket"`` only).
-        socket_backend: ``"wsproto"`` (default): wsproto driven by the receive loop
-            itself (:mod:`trio_pipe.ws.direct`), about a fifth less CPU per message and
-            one task switch less per inbound message; ``"trio-websocket"``: trio-websocket
-            with its reader task (:mod:`trio_pipe.ws.client`).
         batching: offer the batch framing (:mod:`trio_pipe.ws.batch`) in the handshake; a
             trio_pipe server accepts it and then one WebSocket message may carry several
             bus messages each way. A Pipecat server ignores the offer: one message per
@@ -142,8 +132,6 @@ class WebSocketProxyClient(ProxyWorkerBase):
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_message_size: int = 16 * 1024 * 1024,
-        message_queue_size: int = 64,
-        socket_backend: str = "wsproto",
         batching: bool = True,
     ) -> None:
         super().__init__(
@@ -157,9 +145,6 @@ class WebSocketProxyClient(ProxyWorkerBase):
         self._url = url
         self._headers = dict(headers or {})
         self._reconnect = Reconnect.coerce(reconnect)
-        if socket_backend not in _CLIENT_BACKENDS:
-            raise ValueError(f"socket_backend must be one of {sorted(_CLIENT_BACKENDS)}")
-        self._open_socket = _CLIENT_BACKENDS[socket_backend]
         self._socket_options: dict[str, Any] = {
             "headers": self._headers,
             "connect_timeout": connect_timeout,
@@ -168,7 +153,6 @@ class WebSocketProxyClient(ProxyWorkerBase):
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
             "max_message_size": max_message_size,
-            "message_queue_size": message_queue_size,
             "subprotocols": (BATCH_SUBPROTOCOL,) if batching else (),
         }
         self._maintaining = False  # a connection task is alive: connecting, up or retrying
@@ -256,7 +240,7 @@ class WebSocketProxyClient(ProxyWorkerBase):
         """One connection from connect to close: (connected, close code, HTTP status)."""
         logger.debug("proxy %r: connecting to %s", self.name, self._url)
         try:
-            async with self._open_socket(self._url, **self._socket_options) as sock:
+            async with open_client_socket(self._url, **self._socket_options) as sock:
                 link = self._link = self._new_link(sock)
                 self._refused = None
                 self.registry.mark_reachable(self.remote_worker_name)

@@ -1,18 +1,17 @@
-"""The wsproto client backend (``open_direct_socket``) against Starlette under Hypercorn."""
+"""The WebSocket client (``open_client_socket``) against Starlette under Hypercorn."""
 
 from __future__ import annotations
 
 import hypercorn.config
 import pytest
 import trio
-from socket_helpers import app_with, echo
+from socket_helpers import CloseRecorder, app_with, echo
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.base import ConnectionClosed, WriteTimeout
-from trio_pipe.ws.client import ConnectError
-from trio_pipe.ws.direct import open_direct_socket
+from trio_pipe.ws.client import ConnectError, open_client_socket
 
 LIMIT = 30  # a hang guard, not a timing assertion
 
@@ -26,7 +25,7 @@ async def test_echo_bytes_text_big_messages_and_headers(nursery):
 
     served = await nursery.start(serve_asgi, app_with(handler))
     url = served.ws_url("/ws") + "?session=1"
-    async with open_direct_socket(url, headers={"X-Token": "t0k"}) as sock:
+    async with open_client_socket(url, headers={"X-Token": "t0k"}) as sock:
         await sock.send(b"\x00\x01")
         assert await sock.receive() == b"\x00\x01"
         await sock.send("h\u00e9")
@@ -46,7 +45,7 @@ async def test_normal_close_from_the_server(nursery):
         await sock.close(1000, "bye")
 
     served = await nursery.start(serve_asgi, app_with(handler))
-    async with open_direct_socket(served.ws_url("/ws")) as sock:
+    async with open_client_socket(served.ws_url("/ws")) as sock:
         assert await sock.receive() == b"last"  # what came before the close
         with pytest.raises(ConnectionClosed) as info:
             await sock.receive()
@@ -57,18 +56,10 @@ async def test_normal_close_from_the_server(nursery):
 
 
 async def test_our_close_is_a_clean_handshake(nursery):
-    got: list[ConnectionClosed] = []
-    done = trio.Event()
-
-    async def handler(sock):
-        try:
-            await sock.receive()
-        except ConnectionClosed as exc:
-            got.append(exc)
-        done.set()
-
+    handler = CloseRecorder()
+    got, done = handler.got, handler.done
     served = await nursery.start(serve_asgi, app_with(handler))
-    async with open_direct_socket(served.ws_url("/ws")) as sock:
+    async with open_client_socket(served.ws_url("/ws")) as sock:
         with trio.fail_after(LIMIT):
             await sock.close()
         assert sock.close_reason.code == 1000
@@ -83,15 +74,15 @@ async def test_refused_and_rejected_connections_are_one_clear_error(nursery):
     port = listener.getsockname()[1]
     listener.close()
     with pytest.raises(ConnectError, match="cannot connect"):
-        async with open_direct_socket(f"ws://127.0.0.1:{port}/ws"):
+        async with open_client_socket(f"ws://127.0.0.1:{port}/ws"):
             pass
     served = await nursery.start(serve_asgi, app_with(echo))
     with pytest.raises(ConnectError) as info:
-        async with open_direct_socket(served.ws_url("/ws"), headers={"X-Refuse": "401"}):
+        async with open_client_socket(served.ws_url("/ws"), headers={"X-Refuse": "401"}):
             pass
     assert info.value.status == 401
     with pytest.raises(ConnectError, match="not a WebSocket URL"):
-        async with open_direct_socket(served.http_url("/ws")):
+        async with open_client_socket(served.http_url("/ws")):
             pass
 
 
@@ -103,7 +94,7 @@ async def test_a_server_that_stops_reading_cannot_hold_a_send(nursery):
         await stuck.wait()  # never receives: Hypercorn stops reading, TCP backs up
 
     served = await nursery.start(serve_asgi, Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
-    async with open_direct_socket(served.ws_url("/ws"), write_timeout=0.5) as sock:
+    async with open_client_socket(served.ws_url("/ws"), write_timeout=0.5) as sock:
         with pytest.raises(WriteTimeout), trio.fail_after(LIMIT):
             for _ in range(1000):
                 await sock.send(b"x" * (1 << 20))
@@ -117,7 +108,7 @@ async def test_server_vanishing_is_reported_as_abnormal(nursery):
         sock.abort()
 
     served = await nursery.start(serve_asgi, app_with(handler))
-    async with open_direct_socket(served.ws_url("/ws")) as sock:
+    async with open_client_socket(served.ws_url("/ws")) as sock:
         with pytest.raises(ConnectionClosed) as info, trio.fail_after(LIMIT):
             await sock.receive()
         assert info.value.code == 1006
@@ -129,7 +120,7 @@ async def test_oversize_message_closes_with_1009(nursery):
         await echo(sock)
 
     served = await nursery.start(serve_asgi, app_with(handler))
-    async with open_direct_socket(served.ws_url("/ws"), max_message_size=4096) as sock:
+    async with open_client_socket(served.ws_url("/ws"), max_message_size=4096) as sock:
         with pytest.raises(ConnectionClosed) as info, trio.fail_after(LIMIT):
             await sock.receive()
         assert info.value.code == 1009
@@ -142,7 +133,7 @@ async def test_pings_both_ways_keep_the_connection_alive(nursery):
     served = await nursery.start(
         lambda task_status: serve_asgi(app_with(echo), config=config, task_status=task_status)
     )
-    async with open_direct_socket(served.ws_url("/ws"), ping_interval=0.02, ping_timeout=5) as sock:
+    async with open_client_socket(served.ws_url("/ws"), ping_interval=0.02, ping_timeout=5) as sock:
         for i in range(10):
             await sock.send(b"%d" % i)
             assert await sock.receive() == b"%d" % i
@@ -153,7 +144,7 @@ async def test_pings_both_ways_keep_the_connection_alive(nursery):
 async def test_cancelled_owner_closes_without_waiting(nursery):
     served = await nursery.start(serve_asgi, app_with(echo))
     with trio.CancelScope() as scope:
-        async with open_direct_socket(served.ws_url("/ws")) as sock:
+        async with open_client_socket(served.ws_url("/ws")) as sock:
             scope.cancel()
             await trio.sleep_forever()
     assert sock.close_reason.code == 1000
