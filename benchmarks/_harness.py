@@ -160,6 +160,14 @@ def speedup_entry(label: str, per_round: Sequence[float | None], why: str = "") 
     return entry
 
 
+def no_ratio(label: str, rounds: int, why: str) -> dict[str, Any]:
+    """A ``speedup`` entry that publishes no ratio on purpose (the two sides do different
+    work, say): ``trio-pipe bench`` shows the row with ``why`` instead of a figure."""
+    if not why:
+        raise ValueError("a row without a ratio needs its reason")
+    return speedup_entry(label, [None] * max(1, rounds), why=why)
+
+
 def compare(
     mine: Sequence[dict[str, Any]],
     other: Sequence[dict[str, Any]],

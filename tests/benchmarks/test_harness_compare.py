@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks._harness import Metric, compare, field, percentile_of, speedup_entry
+import pytest
+
+from benchmarks._harness import Metric, compare, field, no_ratio, percentile_of, speedup_entry
+from trio_pipe.cli.bench import markdown, table_rows
 
 
 def test_median_of_per_round_ratios_with_min_and_max() -> None:
@@ -40,3 +43,13 @@ def test_a_round_without_a_figure_leaves_no_ratio_and_says_why() -> None:
     assert entry["per_round"] == [1.5, None]
     ours, theirs = [{"n": 60}], [{"n": 0}]
     assert compare(ours, theirs, {"n": Metric("n", field("n"))})["n"]["median"] is None
+
+
+def test_unequal_work_is_shown_with_its_reason_not_as_a_ratio() -> None:
+    entry = no_ratio("VAD cost", 3, why="different work: WebRTC vs Silero")
+    assert entry["median"] is None and entry["rounds"] == 3
+    (row,) = table_rows({"vad": {"speedup": {"vad_cost": entry}}})
+    assert row.median is None
+    assert "| VAD cost | no ratio | different work: WebRTC vs Silero | 3 |" in markdown([row])
+    with pytest.raises(ValueError):
+        no_ratio("VAD cost", 3, why="")
