@@ -158,7 +158,8 @@ class ClientSocket(MessageSocket):
         item = ready[0]
         if isinstance(item, ConnectionClosed):
             raise item  # it stays queued: every later receive raises it too
-        return ready.popleft()
+        ready.popleft()
+        return item
 
     async def _handle(self, events: list[Event]) -> None:
         owed = self._proto.outgoing()  # pongs for the server's pings, a close reply

@@ -39,8 +39,8 @@ from collections.abc import Mapping, Sequence
 import attrs
 from websockets.client import ClientProtocol as _Codec
 from websockets.exceptions import InvalidStatus, InvalidURI
-from websockets.frames import Opcode
-from websockets.typing import Subprotocol
+from websockets.frames import Frame, Opcode
+from websockets.typing import BytesLike, Subprotocol
 from websockets.uri import parse_uri
 
 __all__ = [
@@ -153,7 +153,7 @@ class ClientProtocol:
         self.state = State.CONNECTING
         self.subprotocol: str | None = None
         self.response_headers: dict[str, str] = {}
-        self._parts: list[bytes] = []
+        self._parts: list[BytesLike] = []
         self._text = False
         self._requested = False
 
@@ -205,7 +205,7 @@ class ClientProtocol:
 
     # --- bytes in --------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[Event]:
+    def receive(self, data: bytes | bytearray) -> list[Event]:
         """Feed what the socket read (``b""``: the peer closed TCP); return the events."""
         if self.state is State.CLOSED:
             return []
@@ -218,7 +218,7 @@ class ClientProtocol:
         for item in codec.events_received():
             if self.state is State.CLOSED:
                 break  # we failed the connection: nothing after the bad frame counts
-            if self.state is State.CONNECTING:
+            if not isinstance(item, Frame):  # the handshake's response
                 self._handshake_done(item, events)
                 continue
             opcode = item.opcode
@@ -256,7 +256,7 @@ class ClientProtocol:
         self.state = State.CLOSED
         events.append(Rejected(status, str(exc)))
 
-    def _fragment(self, opcode: Opcode, data: bytes, fin: bool, events: list[Event]) -> None:
+    def _fragment(self, opcode: Opcode, data: BytesLike, fin: bool, events: list[Event]) -> None:
         if opcode is not _CONT:
             self._text = opcode is _TEXT
             if not fin:
@@ -272,7 +272,7 @@ class ClientProtocol:
             events.append(bytes(whole))  # the codec's buffers are bytearrays
             return
         try:
-            events.append(whole.decode())
+            events.append(str(whole, "utf-8"))
         except UnicodeDecodeError as exc:
             reason = f"invalid UTF-8 at position {exc.start}"
             self._codec.fail(INVALID_DATA, reason)
