@@ -28,6 +28,17 @@ Bounding memory under Hypercorn
     connection) by one that drops everything from the first byte over the limit, ends
     this socket with 1009 (a task in :meth:`receive` gets it) and aborts the TCP
     connection ``close_timeout`` seconds later unless the client closed it first.
+
+Noticing a frozen client
+    With ``ping_interval``, the server pings the client every ``ping_interval`` seconds
+    (ASGI has no ping; :meth:`~trio_pipe.ws.hypercorn_adapter.HypercornConnection.send_ping`
+    sends it through Hypercorn) and aborts the connection when nothing at all came from
+    the client within ``ping_timeout`` seconds of the ping (Hypercorn keeps the pongs to
+    itself, so any data counts as the answer: a pong, a message, a ping). A task in
+    :meth:`receive` then gets ``ConnectionClosed`` (1006, "no pong within ..."). This
+    catches a client process that froze (stopped, a hung event loop, a paused VM with a
+    live kernel) while the session is quiet: its kernel still acknowledges TCP keepalive
+    probes and nothing is left unacknowledged for ``TCP_USER_TIMEOUT`` to time.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import trio
@@ -47,6 +59,8 @@ from trio_pipe.ws.base import (
     ConnectionClosed,
     GuardedStream,
     MessageSocket,
+    answered_by_anything,
+    keepalive,
     watched,
 )
 from trio_pipe.ws.hypercorn_adapter import SCOPE_KEY, HypercornConnection
@@ -74,9 +88,25 @@ async def accept_websocket(websocket: WebSocket, *, subprotocols: Sequence[str] 
 
 
 class AsgiSocket(MessageSocket):
-    """An accepted Starlette WebSocket as a :class:`MessageSocket`."""
+    """An accepted Starlette WebSocket as a :class:`MessageSocket`.
 
-    def __init__(self, websocket: WebSocket, **kwargs: Any) -> None:
+    ``ping_interval``: seconds between keepalive pings (None: none); ``ping_timeout``:
+    seconds after a ping within which something must come from the client, or the
+    connection is aborted (None: the interval). The pings run inside
+    :func:`~trio_pipe.ws.base.watched` (``asgi_socket`` does that).
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None, got {value!r}")
         super().__init__(**kwargs)
         self._websocket = websocket
         self.subprotocol = websocket.scope.get(_SUBPROTOCOL_KEY)
@@ -86,6 +116,10 @@ class AsgiSocket(MessageSocket):
         if connection is not None:
             self._stream = _guard_server(connection.server, connection.ws_stream, self)
             self._guards_own_writes = True  # every write reaches the guarded stream: one arm
+            if ping_interval is not None:
+                ping = answered_by_anything(connection.send_ping, connection.listen())
+                timeout = ping_timeout if ping_timeout is not None else ping_interval
+                self._keepalive = partial(keepalive, self, ping, ping_interval, timeout)
         else:
             _warn_unguarded()
 
@@ -185,8 +219,8 @@ def _warn_unguarded() -> None:
         logger.warning(
             "WebSocket not served by trio_pipe.serving.serve_asgi (no Hypercorn connection "
             "in its scope; wrap the app in ws.hypercorn_adapter.hypercorn_connections): "
-            "a write to a client that stops reading cannot be aborted, and the server's "
-            "pongs and message buffer are not bounded"
+            "a write to a client that stops reading cannot be aborted, the server's "
+            "pongs and message buffer are not bounded, and no keepalive pings are sent"
         )
 
 
@@ -213,14 +247,27 @@ class _BoundedBuffer(WebsocketBuffer):
 
 @asynccontextmanager
 async def asgi_socket(
-    websocket: WebSocket, *, write_timeout: float | None = 10.0, close_timeout: float = 2.0
+    websocket: WebSocket,
+    *,
+    write_timeout: float | None = 10.0,
+    close_timeout: float = 2.0,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
 ) -> AsyncIterator[AsgiSocket]:
     """Wrap an accepted ``websocket``; closes it (code 1000) on exit if still open.
 
-    ``write_timeout`` bounds every write on the connection (Hypercorn's pongs included),
-    ``close_timeout`` the closing handshake and the wait after an oversize message.
+    ``write_timeout`` bounds every write on the connection (Hypercorn's pongs and our
+    pings included), ``close_timeout`` the closing handshake and the wait after an
+    oversize message. With ``ping_interval`` the client is pinged every so many seconds
+    and dropped when nothing came from it within ``ping_timeout`` (default: the
+    interval) after a ping (see the module doc).
     """
-    async with watched(
-        AsgiSocket(websocket, write_timeout=write_timeout, close_timeout=close_timeout)
-    ) as sock:
-        yield sock  # type: ignore[misc]
+    sock = AsgiSocket(
+        websocket,
+        write_timeout=write_timeout,
+        close_timeout=close_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    async with watched(sock):
+        yield sock

@@ -7,8 +7,9 @@ WebSocket served by Hypercorn, the server side). Everything above this layer see
 
 Resource handling
     A socket is opened with ``async with`` (``open_client_socket`` / ``asgi_socket``),
-    which owns a small nursery for the write watchdog (and, on the client, the keepalive
-    pings). Leaving the block closes the connection.
+    which owns a small nursery for the write watchdog and the keepalive pings, if any
+    (:func:`keepalive`: the client waits for its pongs, a server for anything at all from
+    its client, :class:`Heard`). Leaving the block closes the connection.
 
 Error handling
     Every way a connection ends surfaces as :class:`ConnectionClosed` with the close code:
@@ -49,8 +50,10 @@ from trio_pipe.wakeup import Wakeup
 __all__ = [
     "ConnectionClosed",
     "GuardedStream",
+    "Heard",
     "MessageSocket",
     "WriteTimeout",
+    "answered_by_anything",
     "keepalive",
     "watched",
 ]
@@ -103,6 +106,10 @@ class MessageSocket(abc.ABC):
     #: True when the backend puts every write of its own (pongs and close frames too)
     #: under the watchdog; :meth:`send` then does not arm it a second time.
     _guards_own_writes = False
+
+    #: A backend's keepalive pings (see :func:`keepalive`), run by :func:`watched` beside
+    #: the watchdog; None: the backend pings on its own, or not at all.
+    _keepalive: Callable[[], Awaitable[None]] | None = None
 
     def __init__(self, *, write_timeout: float | None = 10.0, close_timeout: float = 2.0) -> None:
         self.write_timeout = write_timeout
@@ -384,16 +391,78 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         return getattr(self.inner, name)
 
 
+class Heard:
+    """Proof of life: a count of the times anything arrived from the peer.
+
+    A server cannot see the pongs its ASGI server reads (ASGI has no ping API); it sees
+    that data arrived (the backend calls :meth:`note` for each read). Any data after a
+    ping answers it: a pong, a message or the peer's own ping all say that its process
+    runs. :meth:`end` when the connection is gone, so a waiter does not wait for nothing.
+    """
+
+    __slots__ = ("_ended", "_waiter", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._waiter: trio.Event | None = None
+        self._ended = False
+
+    def note(self) -> None:
+        """Something arrived from the peer."""
+        self.count += 1
+        self._wake()
+
+    def end(self) -> None:
+        """The connection is gone: waiters raise :class:`ConnectionClosed`."""
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()
+
+    async def since(self, mark: int) -> None:
+        """Return once something arrived after ``count`` was ``mark``; raise
+        :class:`ConnectionClosed` if the connection ended before."""
+        while self.count == mark:
+            if self._ended:
+                raise ConnectionClosed(ABNORMAL_CLOSURE, "connection lost")
+            if self._waiter is None:
+                self._waiter = trio.Event()
+            await self._waiter.wait()
+
+
+def answered_by_anything(
+    send_ping: Callable[[bytes], Awaitable[bool]], heard: Heard
+) -> Callable[[int], Awaitable[None]]:
+    """A ``ping`` for :func:`keepalive` where any data from the peer after the ping counts
+    as its pong. ``send_ping(payload)`` returns False when no ping could go out yet (the
+    handshake is not done): that round then waits for nothing."""
+
+    async def ping(serial: int) -> None:
+        mark = heard.count
+        if await send_ping(serial.to_bytes(4, "big")):
+            await heard.since(mark)
+
+    return ping
+
+
 async def keepalive(
     sock: MessageSocket,
     ping: Callable[[int], Awaitable[object]],
     interval: float,
     pong_timeout: float,
 ) -> None:
-    """Ping every ``interval`` s; abort ``sock`` when a pong is ``pong_timeout`` s late.
+    """Ping every ``interval`` s; abort ``sock`` when a pong is ``pong_timeout`` s late
+    (1006, "no pong within ..."), which every operation on ``sock`` then raises.
 
     ``ping(n)`` sends the n-th ping and returns once its pong arrived; it raises
-    :class:`ConnectionClosed` when the connection is gone, which ends this.
+    :class:`ConnectionClosed` when the connection is gone, which ends this. The pong's
+    deadline is also armed on the socket's watchdog (run by :func:`watched`), so it holds
+    even while the ping's write is stuck where no cancellation reaches (a server's
+    shielded write).
     """
     serial = 0
     while sock.is_open:
@@ -401,13 +470,18 @@ async def keepalive(
         if not sock.is_open:
             return  # closing meanwhile: no pings during the closing handshake
         serial += 1
-        with trio.move_on_after(pong_timeout) as scope:
-            try:
-                await ping(serial)
-            except ConnectionClosed:
-                return  # closed meanwhile: the receiver reports it
+        late = ConnectionClosed(ABNORMAL_CLOSURE, f"no pong within {pong_timeout:g} s")
+        token = sock._arm(pong_timeout, late)
+        try:
+            with trio.move_on_after(pong_timeout) as scope:
+                try:
+                    await ping(serial)
+                except ConnectionClosed:
+                    return  # closed meanwhile: the receiver reports it
+        finally:
+            sock._deadlines.pop(token, None)
         if scope.cancelled_caught:
-            sock.abort(f"no pong within {pong_timeout:g} s")
+            sock.abort(late.reason)
             return
 
 
@@ -431,7 +505,8 @@ def _is_cancellation(exc: BaseException) -> bool:
 
 @asynccontextmanager
 async def watched(sock: MessageSocket) -> AsyncIterator[MessageSocket]:
-    """Run ``sock``'s write watchdog around the block; close ``sock`` on exit.
+    """Run ``sock``'s write watchdog (and its keepalive pings, if it has them) around the
+    block; close ``sock`` on exit.
 
     A block left by cancellation closes without waiting for a reply where the backend
     cannot read one any more (see :meth:`MessageSocket._close_when_cancelled`).
@@ -442,6 +517,8 @@ async def watched(sock: MessageSocket) -> AsyncIterator[MessageSocket]:
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sock._run_watchdog)
+            if sock._keepalive is not None:
+                nursery.start_soon(sock._keepalive)
             cancelled = False
             try:
                 yield sock

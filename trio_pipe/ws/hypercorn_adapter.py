@@ -1,7 +1,11 @@
 """The one place that knows Hypercorn's internals: a WebSocket connection's TCP stream.
 
 It also fixes one Hypercorn 0.18 race (:class:`SendOrderedStream`): a client that leaves
-just as its endpoint returns must not stop the whole server.
+just as its endpoint returns must not stop the whole server. And it gives a server what
+keepalive pings need and ASGI lacks: :meth:`HypercornConnection.send_ping` sends a ping
+frame the way Hypercorn sends its own control frames, :meth:`HypercornConnection.listen`
+counts what the client sends on the WebSocket (Hypercorn reads the pongs and keeps them to
+itself).
 
 Hypercorn writes to the TCP stream inside a shielded cancel scope and keeps reading into
 an unbounded message buffer after a 1009 (see ``trio_pipe.ws.asgi``); neither its config
@@ -21,15 +25,18 @@ pins the layout), instead of serving connections whose writes are not bounded.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 import trio
-from hypercorn.protocol.ws_stream import WebsocketBuffer, WSStream
+from hypercorn.protocol.events import Data, Event, StreamClosed
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import TCPServer
+from wsproto.events import Ping
 
-from trio_pipe.ws.base import acquire_lock
+from trio_pipe.ws.base import ABNORMAL_CLOSURE, ConnectionClosed, Heard, acquire_lock
 
 __all__ = [
     "SCOPE_KEY",
@@ -83,7 +90,73 @@ class HypercornConnection:
             raise HypercornLayoutChanged("WSStream.buffer is not a WebsocketBuffer")
         if not hasattr(getattr(ws_stream, "handshake", None), "extensions"):
             raise HypercornLayoutChanged("WSStream.handshake has no extensions")
+        # What pings need (send_ping, listen).
+        if not inspect.iscoroutinefunction(getattr(ws_stream, "_send_wsproto_event", None)):
+            raise HypercornLayoutChanged("WSStream has no _send_wsproto_event coroutine")
+        if not inspect.iscoroutinefunction(getattr(ws_stream, "handle", None)):
+            raise HypercornLayoutChanged("WSStream.handle is not a coroutine method")
+        if not isinstance(getattr(ws_stream, "state", None), ASGIWebsocketState):
+            raise HypercornLayoutChanged("WSStream.state is not an ASGIWebsocketState")
+        if not isinstance(getattr(ws_stream, "closed", None), bool):
+            raise HypercornLayoutChanged("WSStream.closed is not a bool")
         return cls(server, ws_stream)
+
+    async def send_ping(self, payload: bytes) -> bool:
+        """Send a WebSocket ping with ``payload``, as Hypercorn sends its own pongs: framed
+        by its wsproto connection, written through its send path (the ``TCPServer``'s send
+        lock, the stream: under the write watchdog of an ``AsgiSocket`` on it).
+
+        False if no ping can go out yet (the WebSocket is not accepted); raises
+        :class:`~trio_pipe.ws.base.ConnectionClosed` once the WebSocket is closing or
+        closed. Hypercorn answers nothing about the write: a failure closes the
+        connection, which the socket's reader sees.
+        """
+        ws_stream = self.ws_stream
+        if ws_stream.closed or ws_stream.state not in _PINGABLE:
+            raise ConnectionClosed(ABNORMAL_CLOSURE, "closing")
+        if ws_stream.state is ASGIWebsocketState.HANDSHAKE:
+            return False
+        # Nothing goes out (wsproto refuses the ping) once a close frame crossed.
+        await ws_stream._send_wsproto_event(Ping(payload=payload))
+        return True
+
+    def listen(self) -> Heard:
+        """Count what the client sends on this WebSocket from now on (a pong, a message,
+        any frame: each piece of data Hypercorn hands the stream), and when it ended.
+
+        Hypercorn's read loop may be blocked in a read on the TCP stream itself when this
+        is called, so wrapping the stream would miss what that read returns (a first
+        pong, for a client silent since its handshake); the count is taken where the
+        data reaches this WebSocket instead (``WSStream.handle``, looked up per event by
+        Hypercorn's HTTP/1 and HTTP/2 protocols). Idempotent per connection.
+        """
+        ws_stream = self.ws_stream
+        handle = ws_stream.__dict__.get("handle")
+        if isinstance(handle, _CountedHandle):
+            return handle.heard
+        counted = _CountedHandle(ws_stream.handle, Heard())
+        ws_stream.handle = counted  # type: ignore[method-assign]
+        return counted.heard
+
+
+_PINGABLE = (ASGIWebsocketState.HANDSHAKE, ASGIWebsocketState.CONNECTED)
+
+
+class _CountedHandle:
+    """``WSStream.handle`` that notes each piece of the client's data first."""
+
+    __slots__ = ("handle", "heard")
+
+    def __init__(self, handle: Callable[[Event], Awaitable[None]], heard: Heard) -> None:
+        self.handle = handle
+        self.heard = heard
+
+    async def __call__(self, event: Event) -> None:
+        if isinstance(event, Data):
+            self.heard.note()
+        elif isinstance(event, StreamClosed):
+            self.heard.end()
+        await self.handle(event)
 
 
 def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
