@@ -62,3 +62,22 @@ def test_statistics_are_a_frozen_snapshot():
     before = bus.statistics()
     bus.send(BusEndMessage(source="t"))
     assert before.backlog == 0 and bus.statistics().backlog == 1
+
+
+async def test_backlog_counts_what_waits_behind_the_message_being_handled(nursery):
+    bus = LocalBus()
+    slow = Blocking("slow")
+    bus.subscribe(slow)
+    with trio.fail_after(5):
+        await nursery.start(bus.run)
+        assert bus.backlog("slow") == 0 and bus.backlog("nobody") == 0
+        for i in range(3):
+            bus.send(BusTTSSpeakMessage(source="t", text=str(i)))
+        bus.send(BusCancelMessage(source="t"))
+        assert bus.backlog("slow") == 4  # queued, nothing dispatched yet
+        await trio.testing.wait_all_tasks_blocked()
+        # The cancel went first; the handler holds message 0; two wait behind it.
+        assert bus.backlog("slow") == 2
+        slow.release.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert bus.backlog("slow") == 0

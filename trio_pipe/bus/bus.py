@@ -237,6 +237,17 @@ class WorkerBus:
         """The current subscribers, in subscription order."""
         return [s.subscriber for s in self._subscriptions.values()]
 
+    def backlog(self, name: str) -> int:
+        """How many messages wait in subscriber ``name``'s lanes (0 for an unknown name).
+
+        A subscriber may ask it from its handler to learn whether more is coming right
+        behind the message it handles (a proxy sends a lone message without a hand-off).
+        """
+        subscription = self._subscriptions.get(name)
+        if subscription is None:
+            return 0
+        return len(subscription.data) + len(subscription.system)
+
     def statistics(self) -> BusStatistics:
         """What waits in the subscribers' lanes now, and the handler errors so far (the
         way ``trio.MemoryChannel.statistics()`` describes a channel)."""

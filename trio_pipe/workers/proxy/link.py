@@ -27,9 +27,14 @@ task sends whatever is queued each time the socket can write, packed by
 ``trio_pipe.ws.batch.pack`` (one queued message goes as itself, a batch stays under the
 link's ``batch_limit``, nothing waits for more). The queue is bounded: a sender waits for
 room once ``_OUTBOX_LIMIT`` messages are queued, so a slow peer still pushes back on the
-bus. Inbound batches are unpacked and each message decoded and admitted as if it had come
-alone; a batch whose layout is broken is dropped whole, counted in ``decode_errors``
-(and ``malformed_batches``). Without the subprotocol (a Pipecat peer) nothing changes:
+bus. A sender that says its message comes ``alone`` (nothing else is waiting to go after
+it) sends it itself when nothing is queued and no send is in progress: the message goes
+as it would have gone, without a task switch to the writer (a sequential round trip saves
+one per message); the sender then waits for the socket, as on a non-batching link, and
+whatever is queued meanwhile waits for that send, so order holds. Inbound batches are
+unpacked and each message decoded and admitted as if it had come alone; a batch whose
+layout is broken is dropped whole, counted in ``decode_errors`` (and
+``malformed_batches``). Without the subprotocol (a Pipecat peer) nothing changes:
 one awaited send per message.
 
 Logging: the first few drops of each kind are warnings, then one in a thousand, so a peer
@@ -180,15 +185,20 @@ class ProxyLink:
         self._outbox: deque[bytes] = deque()
         self._outbox_ready = Wakeup()
         self._outbox_room = trio.lowlevel.ParkingLot()
-        self._writer_gone = False  # the writer met the end of the connection
+        self._writer_gone = False  # a batching send met the end of the connection
+        self._sending = False  # a batching send (the writer's or a direct one) is under way
 
     @property
     def is_open(self) -> bool:
         """True while the connection can carry messages."""
         return self._lost is None and self.sock.is_open
 
-    async def send(self, message: BusMessage) -> bool:
+    async def send(self, message: BusMessage, *, alone: bool = False) -> bool:
         """Encode and send ``message``; False if it could not go (logged, counted).
+
+        ``alone``: the caller has nothing else waiting to be sent; on a batching link,
+        with nothing queued and no send under way, the message is then sent from the
+        caller's task (see the module doc) instead of queued for the writer.
 
         A closed connection ends the receive loop, so :meth:`run` returns.
         """
@@ -202,6 +212,8 @@ class ProxyLink:
                 logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
             return False
         if self.batching:
+            if alone and not self._sending and not self._outbox and self._can_queue():
+                return await self._send_direct(data)
             return await self._queue(data)
         try:
             await self.sock.send(data)
@@ -225,29 +237,52 @@ class ProxyLink:
     def _can_queue(self) -> bool:
         return self._lost is None and not self._writer_gone and self.sock.is_open
 
+    async def _send_direct(self, data: bytes) -> bool:
+        """Send one message from the caller's task, holding the writer off meanwhile."""
+        self._sending = True
+        try:
+            return await self._send_frames([data])
+        finally:
+            self._sending = False
+            if self._outbox:
+                self._outbox_ready.wake()  # queued behind this send: the writer's turn
+
     async def _write_queued(self) -> None:
         """The batching writer: send whatever is queued whenever the socket can write."""
-        outbox, sock, stats, limit = self._outbox, self.sock, self.stats, self._batch_limit
+        outbox = self._outbox
         while True:
-            if not outbox:
-                await self._outbox_ready.park()
+            if not outbox or self._sending:
+                await self._outbox_ready.park()  # a sender (or a direct send's end) wakes us
                 continue
             payloads = list(outbox)
             outbox.clear()
             self._outbox_room.unpark_all()
-            for frame in pack(payloads, limit):
-                try:
-                    await sock.send(frame)
-                except ConnectionClosed as exc:
-                    self._writer_gone = True
-                    outbox.clear()
-                    self._outbox_room.unpark_all()
-                    if not sock.is_closing:
-                        self.lose(exc)
-                    return
-                if is_batch(frame):
-                    stats.batches_sent += 1
-            stats.sent += len(payloads)
+            self._sending = True
+            try:
+                sent = await self._send_frames(payloads)
+            finally:
+                self._sending = False
+            if not sent:
+                return
+
+    async def _send_frames(self, payloads: list[bytes]) -> bool:
+        """Pack and send ``payloads``; False (and no more batching sends) if the
+        connection ended."""
+        sock, stats = self.sock, self.stats
+        for frame in pack(payloads, self._batch_limit):
+            try:
+                await sock.send(frame)
+            except ConnectionClosed as exc:
+                self._writer_gone = True
+                self._outbox.clear()
+                self._outbox_room.unpark_all()
+                if not sock.is_closing:
+                    self.lose(exc)
+                return False
+            if is_batch(frame):
+                stats.batches_sent += 1
+        stats.sent += len(payloads)
+        return True
 
     def lose(self, reason: ConnectionClosed) -> None:
         """Mark the connection lost and end the receive loop."""

@@ -83,7 +83,10 @@ class ProxyWorkerBase(BaseWorker):
         link = self._link
         if link is None:
             self._not_sent(message)
-        elif await link.send(self._rules.to_wire(message)):
+            return
+        # Nothing queued behind it: the link may send it at once, without its writer.
+        alone = self._bus is None or self._bus.backlog(self.name) == 0
+        if await link.send(self._rules.to_wire(message), alone=alone):
             self._sent(message)
 
     def _sent(self, message: BusMessage) -> None:
