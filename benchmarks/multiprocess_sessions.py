@@ -14,11 +14,16 @@ p99 gap <= 2 x 40 ms, lag growth < 100 ms), and so is the load generator
 * ``--metrics``: also trio_pipe with ``trio_pipe.metrics`` on (sessions counted,
   pacing histograms), 1 process, to measure what metrics cost.
 
-For each P the figure is the largest N kept up with (the ramp stops at the first N not
-kept up with). Printed: one JSON document with every run, and the ratios 2-process /
-1-process per server and trio_pipe / Pipecat per process count.
+For each P the figure is the largest N kept up with, found by ``transport_sessions``'
+search (``benchmarks/_ramp.py``: climb from ``--start`` by ``--step``, then halve the gap
+down to ``--resolution``; later rounds start at the previous answer). Rounds alternate the
+sides at each P (``--rounds``, 3 by default), and the ``speedup`` entries are the medians
+of the per-round ratios trio_pipe / Pipecat at each P, with min and max; ``scaling`` holds
+each side's 2-process / 1-process ratio per round (no comparison with Pipecat, so not in
+the report's table).
 
-    python -m benchmarks.multiprocess_sessions [--sessions 40 80 120 160] [--seconds 6]
+    python -m benchmarks.multiprocess_sessions [--start 40 --step 40 --resolution 20]
+    python -m benchmarks.multiprocess_sessions --quick     # 4 s runs at 40 and 80, 1 round
     python -m benchmarks.multiprocess_sessions --processes 1 --metrics --ours-only
 
 On a 2-core machine the load generator shares the cores with the servers, so the
@@ -37,7 +42,8 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks._harness import emit, pipecat_python
+from benchmarks._harness import MIN_ROUNDS, Metric, compare, emit, field, pipecat_python
+from benchmarks._ramp import Search, find_capacity, next_search
 from benchmarks.transport_sessions import PIPECAT_SERVER, echo_app, keeps_up
 
 # The Pipecat bot of transport_sessions as an importable module for `uvicorn --workers`.
@@ -156,17 +162,33 @@ def measure(
     return run
 
 
-def ramp(side: str, processes: int, args: argparse.Namespace) -> dict[str, Any]:
-    runs = []
-    for n in sorted(args.sessions):
+def ramp(side: str, processes: int, search: Search, args: argparse.Namespace) -> dict[str, Any]:
+    """One round of one server group: the search for the largest N it keeps up with."""
+    runs: list[dict[str, Any]] = []
+
+    def keeps_up(n: int) -> bool:
         run = measure(side, processes, n, args.seconds, args)
         runs.append(run)
         brief = {k: run.get(k) for k in ("echoed_ratio", "gap_p99_ms", "lag_growth_ms")}
         print(f"[multiprocess] {side} x{processes} N={n}: {brief}", file=sys.stderr)
-        if not run["keeps_up"]:
-            break
-    kept = max((r["sessions"] for r in runs if r["keeps_up"]), default=0)
+        return bool(run["keeps_up"])
+
+    kept = find_capacity(keeps_up, search)
     return {"max_sessions_kept_up": kept, "runs": runs}
+
+
+def label(processes: int) -> str:
+    """The report's name of the comparison at ``processes`` server processes."""
+    noun = "process" if processes == 1 else "processes"
+    return (
+        f"real-time sessions kept up with, {processes} server {noun}"
+        f" (Hypercorn on Trio vs uvicorn --workers {processes}), both bare"
+    )
+
+
+def scaling(kept: list[dict[str, int]]) -> list[float | None]:
+    """Per round, the 2-process figure over the 1-process one (None without both)."""
+    return [round(k[2] / k[1], 3) if k.get(1) and k.get(2) else None for k in kept]
 
 
 def metrics_cost(args: argparse.Namespace) -> dict[str, Any]:
@@ -190,8 +212,12 @@ def metrics_cost(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, nargs="+", default=[40, 80, 120, 160, 200])
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--start", type=int, default=40, help="first N of the search")
+    parser.add_argument("--step", type=int, default=40, help="the first round's climb")
+    parser.add_argument("--resolution", type=int, default=20, help="sessions (search stops)")
+    parser.add_argument("--limit", type=int, default=400, help="largest N run")
+    parser.add_argument("--quick", action="store_true", help="4 s runs at 40 and 80, 1 round")
+    parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--mode", choices=("reuseport", "shared"), default="reuseport")
     parser.add_argument("--metrics", action="store_true", help="also trio_pipe + metrics")
@@ -202,7 +228,7 @@ def main() -> None:
         metavar="N",
         help="only measure server CPU per session at N sessions, metrics off vs on",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds for --metrics-cost")
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="alternating rounds")
     parser.add_argument("--role-server", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role_server:
@@ -212,43 +238,60 @@ def main() -> None:
     if args.metrics_cost:
         emit({"benchmark": "multiprocess_sessions", "metrics_cost": metrics_cost(args)})
         return
+    if args.quick:
+        args.start, args.step, args.resolution, args.limit = 40, 40, 40, 80
+        args.seconds, args.rounds = 4.0, 1
     sides = ["trio_pipe"]
     if args.metrics:
         sides.append("trio_pipe+metrics")
     if not args.ours_only and pipecat_python() is not None:
         sides.append("pipecat")
+    first = Search(args.start, args.step, args.resolution, args.limit)
     doc: dict[str, Any] = {
         "benchmark": "multiprocess_sessions",
         "area": "Transports",
         "workload": f"N echo sessions, real time, {args.seconds:g} s, P server processes",
         "mode": args.mode,
         "cores": os.cpu_count(),
+        "rounds": args.rounds,
+        "search": vars(first),
     }
-    results: dict[str, dict[int, int]] = {side: {} for side in sides}
-    for processes in args.processes:
+    # kept[side][round][processes]: the largest N kept up with
+    kept: dict[str, list[dict[int, int]]] = {side: [] for side in sides}
+    for round_no in range(max(1, args.rounds)):
         for side in sides:
-            outcome = ramp(side, processes, args)
-            doc.setdefault(side, {})[f"x{processes}"] = outcome
-            results[side][processes] = outcome["max_sessions_kept_up"]
-    ratios: dict[str, Any] = {}
-    for side, kept in results.items():
-        if kept.get(1) and kept.get(2):
-            ratios[f"{side}: 2 processes / 1"] = round(kept[2] / kept[1], 3)
-    if "pipecat" in results:
+            kept[side].append({})
         for processes in args.processes:
-            ours, theirs = results["trio_pipe"].get(processes), results["pipecat"].get(processes)
-            if ours and theirs:
-                ratios[f"trio_pipe / pipecat at {processes}"] = round(ours / theirs, 3)
-    if "trio_pipe+metrics" in results:
-        for processes in args.processes:
-            on, off = (
-                results["trio_pipe+metrics"].get(processes),
-                results["trio_pipe"].get(processes),
-            )
-            if on and off:
-                ratios[f"metrics on / off at {processes}"] = round(on / off, 3)
-    doc["max_sessions_kept_up"] = results
-    doc["ratios"] = ratios
+            for side in sides:
+                before = kept[side][round_no - 1].get(processes, 0) if round_no else 0
+                search = next_search(first, before) if round_no else first
+                outcome = ramp(side, processes, search, args)
+                doc.setdefault(side, {}).setdefault(f"x{processes}", []).append(outcome)
+                kept[side][round_no][processes] = outcome["max_sessions_kept_up"]
+    doc["max_sessions_kept_up"] = {
+        side: {f"x{p}": [k[p] for k in rounds] for p in args.processes}
+        for side, rounds in kept.items()
+    }
+    doc["scaling"] = {f"{side}: 2 processes / 1": scaling(rounds) for side, rounds in kept.items()}
+    if "pipecat" in kept:
+        per_round = [{f"x{p}": k.get(p) for p in k} for k in kept["trio_pipe"]]
+        theirs = [{f"x{p}": k.get(p) for p in k} for k in kept["pipecat"]]
+        doc["speedup"] = compare(
+            per_round,
+            theirs,
+            {
+                f"max_sessions_kept_up.x{p}": Metric(label(p), field(f"x{p}"))
+                for p in args.processes
+            },
+        )
+    if "trio_pipe+metrics" in kept:
+        doc["metrics_on_over_off"] = {
+            f"x{p}": [
+                round(on[p] / off[p], 3) if on.get(p) and off.get(p) else None
+                for on, off in zip(kept["trio_pipe+metrics"], kept["trio_pipe"], strict=True)
+            ]
+            for p in args.processes
+        }
     emit(doc)
 
 

@@ -14,8 +14,11 @@ servers). Per N and server:
   in % of one core.
 
 A server *keeps up* at N when echoed >= 99 %, p99 gap <= 2 x ideal and lag growth
-< 100 ms. The figure of merit is the largest N that keeps up; a round ramps N up and stops
-a server at the first N it does not keep up with.
+< 100 ms. The figure of merit is the largest N that keeps up, found by a search
+(``benchmarks/_ramp.py``): the first round climbs from ``--start`` by ``--step`` until a
+run does not keep up, then halves the gap down to ``--resolution`` sessions; later rounds
+start at the side's previous answer and move by the resolution. Every round also runs
+``--cpu-at`` sessions first, the load at which both sides' CPU per session is compared.
 
 Servers, one process each, fresh for every run: trio_pipe's FastAPIWebsocketTransport
 (Starlette under Hypercorn, on Trio) and Pipecat 1.14's FastAPIWebsocketTransport under
@@ -28,9 +31,9 @@ uvicorn (PIPECAT_PYTHON), in two configurations doing the same work on both side
   on) under a ``WorkerRunner``, one per session.
 
 Rounds alternate servers; each comparison is the median of the per-round ratios (the
-largest N kept up; the CPU per session at the largest N both kept up) with min and max.
+largest N kept up; the CPU per session at ``--cpu-at`` sessions) with min and max.
 
-    python -m benchmarks.transport_sessions [--sessions 10 20 40 60 80 100] [--seconds 8]
+    python -m benchmarks.transport_sessions [--start 10 --step 20 --resolution 5] [--seconds 6]
     python -m benchmarks.transport_sessions --quick      # 4 s runs at 40 and 80, 1 round
 """
 
@@ -44,6 +47,7 @@ import sys
 from typing import Any
 
 from benchmarks._harness import MIN_ROUNDS, emit, pipecat_python, speedup_entry
+from benchmarks._ramp import Search, find_capacity, next_search
 
 PIPECAT_SERVER = r"""
 import asyncio, socket, sys
@@ -232,38 +236,39 @@ def largest_kept_up(runs: list[dict[str, Any]]) -> int:
     return max((r["sessions"] for r in runs if r["keeps_up"]), default=0)
 
 
-def ramp(side: str, config: str, sessions: list[int], seconds: float) -> list[dict[str, Any]]:
-    """One round of one server: rising N, stopping after the first N it did not keep up
-    with (more sessions only fall further behind)."""
-    runs = []
-    for n in sorted(sessions):
+def ramp(
+    side: str, config: str, search: Search, seconds: float, cpu_at: int
+) -> list[dict[str, Any]]:
+    """One round of one server: ``cpu_at`` sessions, then the search for the largest N
+    it keeps up with; every run, in the order run."""
+    runs: list[dict[str, Any]] = []
+
+    def keeps_up(n: int) -> bool:
         runs.append(measure(server_command(side, config), n, seconds))
         print(f"[transport_sessions] {side} {config} N={n}: {runs[-1]}", file=sys.stderr)
-        if not runs[-1]["keeps_up"]:
-            break
+        return bool(runs[-1]["keeps_up"])
+
+    find_capacity(keeps_up, search, first=[cpu_at])
     return runs
 
 
-def round_figures(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[str, Any]:
+def round_figures(
+    ours: list[dict[str, Any]], theirs: list[dict[str, Any]], cpu_at: int
+) -> dict[str, Any]:
     """One round's comparison: the largest N each kept up with, and the CPU per session at
-    the largest N both kept up with (the same load on both)."""
+    ``cpu_at`` sessions (the same load on both, well below either's limit)."""
     mine, other = largest_kept_up(ours), largest_kept_up(theirs)
-    both = sorted(
-        set(r["sessions"] for r in ours if r["keeps_up"])
-        & set(r["sessions"] for r in theirs if r["keeps_up"])
-    )
     figures: dict[str, Any] = {"trio_pipe_kept_up": mine, "pipecat_kept_up": other}
     figures["sessions_ratio"] = round(mine / other, 3) if mine and other else None
-    if both:
-        n = both[-1]
-        a = next(r for r in ours if r["sessions"] == n)
-        b = next(r for r in theirs if r["sessions"] == n)
-        figures["cpu_compared_at"] = n
+    a = next((r for r in ours if r["sessions"] == cpu_at and r["keeps_up"]), None)
+    b = next((r for r in theirs if r["sessions"] == cpu_at and r["keeps_up"]), None)
+    if a and b:
+        figures["cpu_compared_at"] = cpu_at
         figures["cpu_ratio"] = round(b["cpu_per_session_pct"] / a["cpu_per_session_pct"], 3)
     return figures
 
 
-def summarise(config: str, rounds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def summarise(config: str, rounds: list[dict[str, Any]], cpu_at: int) -> dict[str, dict[str, Any]]:
     """The ``speedup`` entries of one configuration."""
     label = CONFIGS[config]
     kept = [(r["trio_pipe_kept_up"], r["pipecat_kept_up"]) for r in rounds]
@@ -275,17 +280,21 @@ def summarise(config: str, rounds: list[dict[str, Any]]) -> dict[str, dict[str, 
             why=f"a side kept up with 0 sessions ({why})",
         ),
         f"cpu_per_session.{config}": speedup_entry(
-            f"server CPU per session, {label}",
+            f"server CPU per session at {cpu_at} sessions, {label}",
             [r.get("cpu_ratio") for r in rounds],
-            why="no N that both kept up with",
+            why=f"a side did not keep up with {cpu_at} sessions",
         ),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, nargs="+", default=[10, 20, 40, 60, 80, 100])
-    parser.add_argument("--seconds", type=float, default=8.0, help="stream length per run")
+    parser.add_argument("--start", type=int, default=10, help="first N of the search")
+    parser.add_argument("--step", type=int, default=20, help="the first round's climb")
+    parser.add_argument("--resolution", type=int, default=5, help="sessions (search stops)")
+    parser.add_argument("--limit", type=int, default=200, help="largest N run")
+    parser.add_argument("--cpu-at", type=int, default=10, help="N where CPU is compared")
+    parser.add_argument("--seconds", type=float, default=6.0, help="stream length per run")
     parser.add_argument("--quick", action="store_true", help="4 s runs at 40 and 80, 1 round")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
@@ -296,7 +305,8 @@ def main() -> None:
         _our_server(args.role_server)
         return
     if args.quick:
-        args.sessions, args.seconds, args.rounds = [40, 80], 4.0, 1
+        args.start, args.step, args.resolution, args.limit = 40, 40, 40, 80
+        args.cpu_at, args.seconds, args.rounds = 40, 4.0, 1
     sides = ["trio_pipe"] + ([] if args.ours_only or pipecat_python() is None else ["pipecat"])
     doc: dict[str, Any] = {
         "benchmark": "transport_sessions",
@@ -306,15 +316,25 @@ def main() -> None:
             " echo bot, one server process"
         ),
         "criteria": "echoed >= 99 %, p99 gap <= 2 x 40 ms, lag growth < 100 ms",
+        "search": {
+            "start": args.start,
+            "step": args.step,
+            "resolution": args.resolution,
+            "limit": args.limit,
+            "cpu_at": args.cpu_at,
+        },
         "rounds": args.rounds,
         "configs": {c: CONFIGS[c] for c in args.configs},
     }
     speedup: dict[str, Any] = {}
     for config in args.configs:
         runs: dict[str, list[list[dict[str, Any]]]] = {side: [] for side in sides}
+        first = Search(args.start, args.step, args.resolution, args.limit)
         for _ in range(max(1, args.rounds)):
             for side in sides:
-                runs[side].append(ramp(side, config, args.sessions, args.seconds))
+                done = runs[side]
+                search = next_search(first, largest_kept_up(done[-1])) if done else first
+                done.append(ramp(side, config, search, args.seconds, args.cpu_at))
         for side in sides:
             doc.setdefault(side, {})[config] = {
                 "rounds": runs[side],
@@ -322,10 +342,11 @@ def main() -> None:
             }
         if "pipecat" in runs:
             rounds = [
-                round_figures(a, b) for a, b in zip(runs["trio_pipe"], runs["pipecat"], strict=True)
+                round_figures(a, b, args.cpu_at)
+                for a, b in zip(runs["trio_pipe"], runs["pipecat"], strict=True)
             ]
             doc["pipecat"][config]["compared"] = rounds
-            speedup |= summarise(config, rounds)
+            speedup |= summarise(config, rounds, args.cpu_at)
     if speedup:
         doc["speedup"] = speedup
     emit(doc)

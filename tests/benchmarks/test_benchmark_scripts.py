@@ -19,16 +19,19 @@ import pytest
 from required_services import ROOT, pipecat_interpreter
 
 from benchmarks._harness import SPEEDUP_FIELDS
-from trio_pipe.cli.bench import markdown, table_rows
+from trio_pipe.cli.bench import FULL_ARGS, QUICK_ARGS, arguments, markdown, table_rows
 
 BENCHMARKS = ROOT / "benchmarks"
 
 #: The smallest run of each script (seconds each). A script not listed runs with --quick.
 SMALLEST: dict[str, list[str]] = {
     "bus_throughput": ["--messages", "500", "--latency-samples", "50", "--rounds", "1"],
-    "frame_serializer": ["--ops", "100", "--rounds", "1"],
+    "frame_serializer": ["--ops", "100", "--repeat", "1", "--rounds", "1"],
     "interruption": ["--rounds", "1"],
-    "multiprocess_sessions": ["--sessions", "2", "--seconds", "2", "--processes", "1"],
+    "multiprocess_sessions": [
+        *("--start", "2", "--step", "2", "--resolution", "2", "--limit", "2"),
+        *("--seconds", "2", "--processes", "1", "2", "--rounds", "1"),
+    ],
     "jobs_inprocess": [
         *("--sequential", "50", "--throughput", "100"),
         *("--jobs", "50", "--pipecat-jobs", "50", "--rounds", "1"),
@@ -39,7 +42,10 @@ SMALLEST: dict[str, list[str]] = {
     "redis_bus": ["--messages", "200", "--rounds", "1"],
     "serializer": ["--ops", "100", "--rounds", "1"],
     # Two seconds: lag growth compares the first second with the last.
-    "transport_sessions": ["--sessions", "2", "--seconds", "2", "--rounds", "1"],
+    "transport_sessions": [
+        *("--start", "2", "--step", "2", "--resolution", "2", "--limit", "2", "--cpu-at", "2"),
+        *("--seconds", "2", "--rounds", "1"),
+    ],
     "ui_roundtrip": ["--sequential", "20", "--burst", "10", "--rounds", "1"],
     "vad": ["--seconds", "1", "--rounds", "1"],
     "voice_turns": ["--quick", "--rounds", "1"],
@@ -47,15 +53,19 @@ SMALLEST: dict[str, list[str]] = {
 
 #: Scripts that measure Pipecat but publish no ``speedup`` entries (so ``trio-pipe bench``
 #: shows no row for them), with why. Each is a known gap, not a pass.
-NO_SPEEDUP = {
-    "multiprocess_sessions": "single-run ratios under 'ratios' (issue 16); not in the report",
-}
+NO_SPEEDUP: dict[str, str] = {}
 
 #: Comparisons each script must publish (the rows the docs quote).
 EXPECTED: dict[str, set[str]] = {
     "jobs_inprocess": {"jobs_per_s", "rtt_early_p50", "rtt_p50"},
+    "multiprocess_sessions": {"max_sessions_kept_up.x1", "max_sessions_kept_up.x2"},
     "pipeline_throughput": {"frames_per_s.bare", "frames_per_s.worker"},
-    "transport_sessions": {"max_sessions_kept_up.bare", "max_sessions_kept_up.worker"},
+    "transport_sessions": {
+        "max_sessions_kept_up.bare",
+        "max_sessions_kept_up.worker",
+        "cpu_per_session.bare",
+        "cpu_per_session.worker",
+    },
 }
 
 #: Rows published without a ratio on purpose (the sides do different work), with a reason.
@@ -142,3 +152,15 @@ def test_script_prints_what_the_report_reads(name: str, runs: dict[str, Any]) ->
 def test_every_script_has_a_smallest_size() -> None:
     assert set(SMALLEST) <= set(SCRIPTS), "SMALLEST names a script that is gone"
     assert Path(BENCHMARKS / "_harness.py").exists()
+
+
+def test_the_full_run_gives_each_script_its_own_defaults_or_the_listed_arguments() -> None:
+    assert set(FULL_ARGS) | set(QUICK_ARGS) <= set(SCRIPTS), "a configured script is gone"
+    for name, extra in FULL_ARGS.items():
+        assert arguments(name, quick=False, has_quick=True) == extra
+        source = (BENCHMARKS / f"{name}.py").read_text(encoding="utf-8")
+        for flag in (word for word in extra if word.startswith("--")):
+            assert f'"{flag}"' in source, f"{name} has no {flag}"
+    assert arguments("vad", quick=False, has_quick=True) == []
+    assert arguments("vad", quick=True, has_quick=True) == ["--quick"]
+    assert arguments("pacing", quick=True, has_quick=False) == QUICK_ARGS["pacing"]
