@@ -8,6 +8,8 @@ session is the ping that nothing answers.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import trio
 from starlette.applications import Starlette
@@ -17,6 +19,8 @@ from tests.ws.idle_process import freeze, idle_client
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.asgi import AsgiSocket, asgi_socket
 from trio_pipe.ws.base import ABNORMAL_CLOSURE, ConnectionClosed
+from trio_pipe.ws.client import open_client_socket
+from trio_pipe.ws.hypercorn_adapter import SCOPE_KEY, HypercornConnection, HypercornLayoutChanged
 
 INTERVAL, TIMEOUT = 0.5, 1.0
 
@@ -79,3 +83,29 @@ async def test_a_live_idle_client_keeps_its_session_across_pings(nursery):
         with trio.move_on_after(10 * 0.2):  # ten pings, each answered only by a pong
             await server.ended_event.wait()
         assert not server.ended and server.sessions[0].is_open
+
+
+@pytest.mark.deadline(30)
+async def test_a_hypercorn_without_what_pings_need_fails_loudly(nursery):
+    connections: list[HypercornConnection] = []
+
+    async def endpoint(websocket) -> None:
+        connections.append(websocket.scope[SCOPE_KEY])
+        await websocket.accept()
+        await websocket.close()
+
+    served = await nursery.start(serve_asgi, Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
+    async with open_client_socket(served.ws_url("/ws")) as sock:
+        with pytest.raises(ConnectionClosed):
+            await sock.receive()
+    ws_stream = connections[0].ws_stream
+    assert HypercornConnection.from_send(ws_stream.app_send) is not None
+    for name, moved, message in [
+        ("_send_wsproto_event", None, "_send_wsproto_event"),
+        ("state", "CONNECTED", "WSStream.state"),
+        ("closed", None, "WSStream.closed"),
+    ]:
+        moved_stream = copy.copy(ws_stream)
+        setattr(moved_stream, name, moved)
+        with pytest.raises(HypercornLayoutChanged, match=message):
+            HypercornConnection.from_send(moved_stream.app_send)

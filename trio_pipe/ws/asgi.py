@@ -108,6 +108,10 @@ class AsgiSocket(MessageSocket):
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None, got {value!r}")
         super().__init__(**kwargs)
+        self.ping_interval: float | None = None
+        """Seconds between keepalive pings (None: this socket sends none)."""
+        self.ping_timeout: float | None = None
+        """Seconds after a ping within which the client must be heard from."""
         self._websocket = websocket
         self.subprotocol = websocket.scope.get(_SUBPROTOCOL_KEY)
         self._receive_scope: trio.CancelScope | None = None
@@ -117,9 +121,12 @@ class AsgiSocket(MessageSocket):
             self._stream = _guard_server(connection.server, connection.ws_stream, self)
             self._guards_own_writes = True  # every write reaches the guarded stream: one arm
             if ping_interval is not None:
+                self.ping_interval = ping_interval
+                self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
                 ping = answered_by_anything(connection.send_ping, connection.listen())
-                timeout = ping_timeout if ping_timeout is not None else ping_interval
-                self._keepalive = partial(keepalive, self, ping, ping_interval, timeout)
+                self._keepalive = partial(
+                    keepalive, self, ping, self.ping_interval, self.ping_timeout
+                )
         else:
             _warn_unguarded()
 

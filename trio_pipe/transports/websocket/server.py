@@ -32,7 +32,9 @@ Error handling
     that stopped reading is bounded by ``audio_out_write_timeout_secs`` even though
     Hypercorn shields its socket writes (the socket's watchdog closes the TCP socket under
     it): one ``ErrorFrame`` goes upstream, the connection is dropped and
-    ``on_client_disconnected`` fires, so the app's usual handler ends the session.
+    ``on_client_disconnected`` fires, so the app's usual handler ends the session. A
+    client that answers nothing within ``ws_ping_timeout`` of a keepalive ping (its
+    process froze while the session was quiet) is dropped the same way, as a disconnect.
 """
 
 from __future__ import annotations
@@ -93,7 +95,11 @@ class FastAPIWebsocketParams(TransportParams):
     ``cancel_on_client_disconnected`` (trio_pipe only, default True: when the client
     leaves, the session's task is cancelled after ``on_client_disconnected`` fired, so
     ``PipelineTask.run()`` returns without a handler; False keeps the session running
-    until the application ends it, as in Pipecat 1.14).
+    until the application ends it, as in Pipecat 1.14); ``ws_ping_interval`` and
+    ``ws_ping_timeout`` (trio_pipe only, uvicorn's names and defaults, 20 s and 20 s,
+    which Pipecat's transport gets from uvicorn: the client is pinged every so often and
+    the session ends as a disconnect when nothing came from it within the timeout after
+    a ping, a client process that froze while the session was quiet; None: no pings).
     """
 
     add_wav_header: bool = False
@@ -103,6 +109,8 @@ class FastAPIWebsocketParams(TransportParams):
     allowed_origins: list[str] = attrs.field(factory=default_allowed_origins)
     ws_close_timeout: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
     cancel_on_client_disconnected: bool = True
+    ws_ping_interval: float | None = attrs.field(default=20.0, validator=_positive_or_none)
+    ws_ping_timeout: float | None = attrs.field(default=20.0, validator=_positive_or_none)
 
 
 class FastAPIWebsocketClient(SocketConnection):
@@ -112,10 +120,24 @@ class FastAPIWebsocketClient(SocketConnection):
     are not closing; ``is_closing``: our own flag; ``send`` logs instead of raising.
     """
 
-    def __init__(self, websocket: WebSocket, *, close_timeout: float, write_timeout: float):
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        close_timeout: float,
+        write_timeout: float,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+    ):
         super().__init__(f"FastAPIWebsocketClient({_peer(websocket)})", close_timeout=close_timeout)
         self.websocket = websocket
-        self._sock = AsgiSocket(websocket, write_timeout=write_timeout, close_timeout=close_timeout)
+        self._sock = AsgiSocket(
+            websocket,
+            write_timeout=write_timeout,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
         self._watching = False
         self.disconnected = False  # the client went away (not us closing)
 
@@ -130,7 +152,8 @@ class FastAPIWebsocketClient(SocketConnection):
         )
 
     def watch(self, half: BaseInputTransport | BaseOutputTransport) -> None:
-        """Run the socket's write watchdog in ``half``'s nursery until every half released."""
+        """Run the socket's write watchdog (and keepalive pings) in ``half``'s nursery
+        until every half released."""
         if not self._watching:
             self._watching = True
             half.start_soon(self._watch)
@@ -271,6 +294,8 @@ class FastAPIWebsocketTransport(BaseTransport):
             websocket,
             close_timeout=params.ws_close_timeout,
             write_timeout=params.audio_out_write_timeout_secs,
+            ping_interval=params.ws_ping_interval,
+            ping_timeout=params.ws_ping_timeout,
         )
         self._input = FastAPIWebsocketInputTransport(
             self, self._client, self._params, name=self._input_name

@@ -11,7 +11,8 @@ Starlette route::
     ])
 
 Each connection gets its own proxy (``"<name_prefix>-<n>"``), which finishes, and is
-forgotten by the runner, when the client leaves. What the client may send across is the
+forgotten by the runner, when the client leaves, or stops answering the server's pings
+(every 20 s, 20 s to answer by default). What the client may send across is the
 connection's :class:`~trio_pipe.workers.proxy.policy.ProxyPolicy`: one for all
 connections, or a callable that picks one per connection (for example a wider one for a
 token that the application trusts to end the session).
@@ -68,6 +69,8 @@ def proxy_route(
     forward_messages: tuple[type[BusMessage], ...] = (),
     serializer: MessageSerializer | None = None,
     write_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     name_prefix: str = "proxy",
     on_proxy: Callable[[WebSocketProxyServer], object] | None = None,
 ) -> WebSocketRoute:
@@ -86,6 +89,10 @@ def proxy_route(
             WebSocket returning (or awaiting to) one; default :class:`ProxyPolicy`.
         forward_messages, serializer, write_timeout: passed to each
             :class:`~trio_pipe.workers.proxy.websocket.WebSocketProxyServer`.
+        ping_interval, ping_timeout: each client is pinged every ``ping_interval``
+            seconds and dropped (its proxy finishes) when nothing came from it within
+            ``ping_timeout`` of a ping: a client whose process froze while its link was
+            quiet. uvicorn's defaults (20 s, 20 s); None: no pings.
         name_prefix: proxies are named ``"<name_prefix>-<n>"``.
         on_proxy: called with each new proxy before it is added (to attach event
             handlers, keep a list, ...).
@@ -115,6 +122,8 @@ def proxy_route(
             policy=await choose_policy(websocket),
             serializer=serializer,
             write_timeout=write_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
         )
         if on_proxy is not None:
             on_proxy(proxy)

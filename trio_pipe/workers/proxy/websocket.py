@@ -348,6 +348,13 @@ class WebSocketProxyServer(ProxyWorkerBase):
         close_timeout: seconds the closing handshake of a graceful ``stop()`` may take
             (what the peer still sends is delivered meanwhile); then the connection is
             dropped.
+        ping_interval: seconds between WebSocket pings to the client (None: none; as
+            uvicorn's ``ws_ping_interval``, which Pipecat's proxy server runs under).
+        ping_timeout: seconds after a ping within which something (its pong, any frame)
+            must come from the client; otherwise the connection is dropped and the proxy
+            finishes. Catches a client process that froze while the link was quiet, which
+            TCP keepalive cannot. Only for a Starlette WebSocket under ``serve_asgi``; a
+            given ``MessageSocket`` keeps its own settings.
 
     Events: ``on_client_connected(worker, websocket)`` at start and
     ``on_client_disconnected(worker, websocket)`` once when the client leaves (awaited
@@ -366,6 +373,8 @@ class WebSocketProxyServer(ProxyWorkerBase):
         serializer: MessageSerializer | None = None,
         write_timeout: float | None = 10.0,
         close_timeout: float = 2.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
     ) -> None:
         super().__init__(
             name,
@@ -384,7 +393,13 @@ class WebSocketProxyServer(ProxyWorkerBase):
         sock = (
             websocket
             if isinstance(websocket, MessageSocket)
-            else AsgiSocket(websocket, write_timeout=write_timeout, close_timeout=close_timeout)
+            else AsgiSocket(
+                websocket,
+                write_timeout=write_timeout,
+                close_timeout=close_timeout,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+            )
         )
         self._server_link = self._link = self._new_link(sock)
         self._registry_sent = False
