@@ -29,7 +29,7 @@ async def test_a_client_frozen_while_the_session_is_quiet_ends_it(nursery):
     sessions: list[Session] = []
 
     def make(websocket: WebSocket) -> Session:
-        return server_session(websocket, params(ws_ping_interval=0.5, ws_ping_timeout=1.0))
+        return server_session(websocket, params(ws_ping_interval=0.5, ws_ping_timeout=2.0))
 
     served = await nursery.start(serve_asgi, app_with_sessions(make, sessions))
     async with idle_client("socket", served.ws_url("/ws")) as proc:

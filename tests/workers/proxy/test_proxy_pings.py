@@ -15,7 +15,7 @@ from tests.ws.idle_process import freeze, idle_client
 
 @pytest.mark.deadline(40)
 async def test_a_frozen_idle_proxy_client_is_dropped_and_its_proxy_forgotten(nursery):
-    runner, proxies, url = await serve_route(nursery, ping_interval=0.5, ping_timeout=1.0)
+    runner, proxies, url = await serve_route(nursery, ping_interval=0.5, ping_timeout=2.0)
     left = []
     async with idle_client("proxy", f"{url}?worker=asker") as proc:
         await wait_for(lambda: len(proxies) == 1 and runner.get_worker("proxy-1") is not None)
