@@ -10,7 +10,11 @@ the proxied worker. Check the handshake before accepting it::
             allowed_origins={"https://app.example.com"},
         ):
             return  # refused: the client got 401 or 403 and no WebSocket
-        proxy = WebSocketProxyServer(..., websocket=websocket, ...)
+        proxy = WebSocketProxyServer(..., websocket=websocket, ...)  # pings every 20 s
+
+Once accepted, the connection is the proxy's: it pings the client (``ping_interval``,
+``ping_timeout``; uvicorn's 20 s and 20 s), so a client whose process froze while the
+link was quiet is dropped, which a server that only accepts cannot notice.
 
 :func:`check_handshake` is the pure decision; :func:`accept_proxy_websocket` applies it to a
 Starlette WebSocket. A refusal is answered, where the server supports the ASGI WebSocket
