@@ -19,7 +19,7 @@ costs twice as much to construct, and messages are built on the hot path.
 from __future__ import annotations
 
 import enum
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any, Self, TypeVar, dataclass_transform
 
 import attrs
 
@@ -122,6 +122,18 @@ class BusMessage:
 
     def __str__(self) -> str:
         return f"{self.name} (source={self.source}, target={self.target})"
+
+    def __copy__(self) -> Self:
+        """A shallow copy (``copy.copy``), the same ``id`` and ``name`` included.
+
+        Field by field: about a third of the generic path through ``__reduce_ex__``,
+        which matters because a proxy server copies every message it forwards.
+        """
+        cls = self.__class__
+        new = cls.__new__(cls)
+        for field in cls.__attrs_attrs__:  # type: ignore[attr-defined]  # attrs sets it
+            object.__setattr__(new, field.name, getattr(self, field.name))
+        return new
 
 
 class BusLocalMessage:
