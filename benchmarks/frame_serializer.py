@@ -8,9 +8,11 @@ Workloads, each through the async API a transport calls, N times in one event lo
 * ``twilio_*``: Twilio Media Streams, 20 ms of 24 kHz audio out (resample to 8 kHz + µ-law
   + base64 JSON) and a 20 ms ``media`` event in (to 16 kHz).
 
-Each round times every workload in ``--repeat`` batches of ``--ops`` operations and keeps
-the fastest batch (as ``timeit`` does): a batch lasts tens of milliseconds, so one
-scheduler hiccup on a shared machine would otherwise decide a round's ratio.
+Each round times every workload in ``--repeat`` batches of ``--ops`` operations per side
+and keeps each side's fastest batch (as ``timeit`` does): a batch lasts tens of
+milliseconds, so one scheduler hiccup on a shared machine would otherwise decide a
+round's ratio. Our batches and Pipecat's (a process that runs one batch per request)
+are taken in turn, so both sides' batches of a workload see the same machine.
 
     python benchmarks/frame_serializer.py [--ops N] [--repeat K] [--rounds R]
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,12 +34,10 @@ import trio
 from benchmarks._harness import (
     MIN_ROUNDS,
     Metric,
-    alternate,
     compare,
     emit,
     field,
     pipecat_python,
-    run_pipecat,
 )
 from trio_pipe.frames import OutputAudioRawFrame, OutputTransportMessageUrgentFrame
 from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
@@ -76,7 +78,6 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 N = int(sys.argv[1])
 MESSAGE = json.loads(sys.argv[2])
 MEDIA_EVENT = sys.argv[3]
-REPEAT = int(sys.argv[4])
 
 def pcm(rate, ms):
     t = np.arange(rate * ms // 1000) / rate
@@ -84,15 +85,6 @@ def pcm(rate, ms):
 
 class Setup:
     audio_in_sample_rate = 16000
-
-async def per_op(fn):
-    best = float("inf")
-    for _ in range(REPEAT):
-        start = time.perf_counter()
-        for _ in range(N):
-            await fn()
-        best = min(best, time.perf_counter() - start)
-    return best / N * 1e6
 
 async def main():
     proto = ProtobufFrameSerializer()
@@ -104,36 +96,70 @@ async def main():
         "MZ0", params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
     await twilio.setup(Setup())
     audio24 = OutputAudioRawFrame(audio=pcm(24000, 20), sample_rate=24000, num_channels=1)
-    out = {
-        "audio_out": await per_op(lambda: proto.serialize(audio)),
-        "audio_in": await per_op(lambda: proto.deserialize(audio_bytes)),
-        "message_out": await per_op(lambda: proto.serialize(message)),
-        "message_in": await per_op(lambda: proto.deserialize(message_bytes)),
-        "twilio_out": await per_op(lambda: twilio.serialize(audio24)),
-        "twilio_in": await per_op(lambda: twilio.deserialize(MEDIA_EVENT)),
+    ops = {
+        "audio_out": lambda: proto.serialize(audio),
+        "audio_in": lambda: proto.deserialize(audio_bytes),
+        "message_out": lambda: proto.serialize(message),
+        "message_in": lambda: proto.deserialize(message_bytes),
+        "twilio_out": lambda: twilio.serialize(audio24),
+        "twilio_in": lambda: twilio.deserialize(MEDIA_EVENT),
     }
-    print(json.dumps(out))
+    print("ready", flush=True)
+    # One batch of N calls per line read (a workload's name); its µs per call back.
+    for line in sys.stdin:
+        fn = ops[line.strip()]
+        start = time.perf_counter()
+        for _ in range(N):
+            await fn()
+        print((time.perf_counter() - start) / N * 1e6, flush=True)
 
 asyncio.run(main())
 """
 
 
-async def _per_op(n: int, repeat: int, fn: Callable[[], Awaitable[Any]]) -> float:
-    """µs per call of ``fn``: the fastest of ``repeat`` batches of ``n`` calls."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(n):
-            await fn()
-        best = min(best, time.perf_counter() - start)
-    return best / n * 1e6
+class PipecatBatches:
+    """Pipecat's side as a process that runs one batch per request, so that its batches
+    interleave with ours (each pair of batches sees the same machine)."""
+
+    def __init__(self, python: str, n: int) -> None:
+        self._process = subprocess.Popen(
+            [python, "-c", PIPECAT_SCRIPT, str(n), json.dumps(MESSAGE), MEDIA_EVENT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, LOGURU_LEVEL="ERROR"),
+        )
+        if self._read() != "ready":
+            raise RuntimeError("Pipecat side did not start")
+
+    def _read(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError("Pipecat side ended")
+        return line.strip()
+
+    def batch(self, workload: str) -> float:
+        """µs per call over one batch of ``workload``."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(workload + "\n")
+        self._process.stdin.flush()
+        return float(self._read())
+
+    def close(self) -> None:
+        """End the process (its stdin closes, its loop ends)."""
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=30)
 
 
-def _ours(n: int, repeat: int) -> dict[str, float]:
-    async def per_op(fn: Callable[[], Awaitable[Any]]) -> float:
-        return await _per_op(n, repeat, fn)
+def _rounds(
+    n: int, repeat: int, rounds: int, theirs: PipecatBatches | None
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Per round and side, each workload's µs per call: the fastest of ``repeat`` batches
+    of ``n`` calls, our batch and Pipecat's taken in turn."""
 
-    async def main() -> dict[str, float]:
+    async def main() -> tuple[list[dict[str, float]], list[dict[str, float]]]:
         proto = ProtobufFrameSerializer()
         audio = OutputAudioRawFrame(audio=AUDIO_16K, sample_rate=16000, num_channels=1)
         audio_bytes = proto.encode(audio)
@@ -143,14 +169,33 @@ def _ours(n: int, repeat: int) -> dict[str, float]:
             "MZ0", params=TwilioSerializerParams(auto_hang_up=False, sample_rate=16000)
         )
         audio24 = OutputAudioRawFrame(audio=AUDIO_24K, sample_rate=24000, num_channels=1)
-        return {
-            "audio_out": await per_op(lambda: proto.serialize(audio)),
-            "audio_in": await per_op(lambda: proto.deserialize(audio_bytes)),
-            "message_out": await per_op(lambda: proto.serialize(message)),
-            "message_in": await per_op(lambda: proto.deserialize(message_bytes)),
-            "twilio_out": await per_op(lambda: twilio.serialize(audio24)),
-            "twilio_in": await per_op(lambda: twilio.deserialize(MEDIA_EVENT)),
+        ops: dict[str, Callable[[], Awaitable[Any]]] = {
+            "audio_out": lambda: proto.serialize(audio),
+            "audio_in": lambda: proto.deserialize(audio_bytes),
+            "message_out": lambda: proto.serialize(message),
+            "message_in": lambda: proto.deserialize(message_bytes),
+            "twilio_out": lambda: twilio.serialize(audio24),
+            "twilio_in": lambda: twilio.deserialize(MEDIA_EVENT),
         }
+        mine: list[dict[str, float]] = []
+        other: list[dict[str, float]] = []
+        for _ in range(rounds):
+            ours_best = dict.fromkeys(WORKLOADS, float("inf"))
+            theirs_best = dict.fromkeys(WORKLOADS, float("inf"))
+            for workload, fn in ops.items():
+                for _ in range(repeat):
+                    start = time.perf_counter()
+                    for _ in range(n):
+                        await fn()
+                    took = (time.perf_counter() - start) / n * 1e6
+                    ours_best[workload] = min(ours_best[workload], took)
+                    if theirs is not None:
+                        took = await trio.to_thread.run_sync(theirs.batch, workload)
+                        theirs_best[workload] = min(theirs_best[workload], took)
+            mine.append(ours_best)
+            if theirs is not None:
+                other.append(theirs_best)
+        return mine, other
 
     return trio.run(main)
 
@@ -166,14 +211,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS + 2)
     args = parser.parse_args()
 
-    theirs = None
-    if pipecat_python():
-
-        def theirs() -> dict:
-            argv = [str(args.ops), json.dumps(MESSAGE), MEDIA_EVENT, str(args.repeat)]
-            return run_pipecat(PIPECAT_SCRIPT, argv)
-
-    mine, other = alternate(lambda: _ours(args.ops, args.repeat), theirs, args.rounds)
+    python = pipecat_python()
+    theirs = PipecatBatches(python, args.ops) if python else None
+    try:
+        mine, other = _rounds(args.ops, args.repeat, args.rounds, theirs)
+    finally:
+        if theirs is not None:
+            theirs.close()
     doc: dict[str, Any] = {
         "benchmark": "frame_serializer",
         "area": "Frame serializers",
