@@ -180,10 +180,7 @@ def ramp(side: str, processes: int, search: Search, args: argparse.Namespace) ->
 def label(processes: int) -> str:
     """The report's name of the comparison at ``processes`` server processes."""
     noun = "process" if processes == 1 else "processes"
-    return (
-        f"real-time sessions kept up with, {processes} server {noun}"
-        f" (Hypercorn on Trio vs uvicorn --workers {processes}), both bare"
-    )
+    return f"real-time sessions kept up with, {processes} server {noun} a side, both bare"
 
 
 def scaling(kept: list[dict[str, int]]) -> list[float | None]:

@@ -46,7 +46,7 @@ from trio_pipe.vad import VADState, WebRTCVADAnalyzer
 
 RATE = 16000
 CHUNK = 640  # 20 ms at 16 kHz mono
-UNEQUAL_WORK = "different work: WebRTC detector (ours) vs Silero model (Pipecat)"
+UNEQUAL_WORK = "different work: WebRTC (ours) vs Silero (Pipecat)"
 
 PIPECAT_SCRIPT = r"""
 import asyncio, json, sys, time, warnings

@@ -333,7 +333,17 @@ def _chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
         labels.append(item.label)
         if item.median is None:
             why = item.why if len(item.why) <= 70 else item.why[:69] + "…"
-            ax.text(1.0, y, f"  no ratio: {why}", va="center", fontsize=8, color="#666")
+            # From the left edge (axes x, data y): a long reason stays inside the chart.
+            ax.text(
+                0.01,
+                y,
+                f"no ratio: {why}",
+                va="center",
+                fontsize=8,
+                color="#666",
+                transform=ax.get_yaxis_transform(),
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+            )
             continue
         color = "#2a7" if item.median >= 1 else "#c54"
         ax.barh(y, item.median - 1, left=1, color=color, height=0.7)
