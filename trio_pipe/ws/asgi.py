@@ -160,6 +160,7 @@ class AsgiSocket(MessageSocket):
 
     async def _receive(self) -> bytes | str:
         # A scope per receive: an oversize message ends the wait (Hypercorn never tells).
+        message: Any = {}
         with trio.CancelScope() as scope:
             self._receive_scope = scope
             try:

@@ -122,11 +122,13 @@ class ResearchHost:
         return Starlette(routes=[WebSocketRoute("/proxy", self._endpoint)])
 
     def _authorized(self, headers: Any) -> bool:
-        return secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}")
+        ok = secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}")
+        if not ok:
+            self.refused += 1  # counted before the 401 goes out, so its client sees it
+        return ok
 
     async def _endpoint(self, websocket: WebSocket) -> None:
         if not await accept_proxy_websocket(websocket, authorize=self._authorized):
-            self.refused += 1
             return
         gateway = WebSocketProxyServer(
             f"gateway-{len(self.gateways) + 1}",

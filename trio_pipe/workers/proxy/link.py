@@ -98,7 +98,7 @@ def tag_refuser(
         except orjson.JSONDecodeError:
             return None
         tag = obj.get("__type__") if obj.__class__ is dict else None
-        if tag.__class__ is not str:
+        if not isinstance(tag, str):
             return None
         if tag in verdicts:
             return verdicts[tag]
