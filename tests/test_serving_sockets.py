@@ -8,10 +8,7 @@ socket by serve_asgi, inherited by the accepted one) drops that connection.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
 from functools import partial
 from pathlib import Path
@@ -19,6 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.client_process import freeze, ready_process
 from trio_pipe.serving import ServedApp, serve_asgi, url_host
 from trio_pipe.serving_sockets import TCPKeepalive, listening_socket
 
@@ -95,28 +93,13 @@ def test_urls_put_ipv6_hosts_in_brackets() -> None:
 async def _frozen_client_session(app: StreamingApp, served: ServedApp, wait: float) -> float | None:
     """Connect a client process, freeze it, and return how long the session lived on
     (None: still open after ``wait`` seconds)."""
-    proc = await trio.lowlevel.open_process(
-        [sys.executable, str(CLIENT), "127.0.0.1", str(served.port)], stdout=subprocess.PIPE
-    )
-    try:
-        assert proc.stdout is not None
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = await proc.stdout.receive_some()
-            assert chunk, f"the client exited: {line!r}"
-            line += chunk
-        assert line == b"ready\n"
-        os.kill(proc.pid, signal.SIGSTOP)
+    argv = [sys.executable, str(CLIENT), "127.0.0.1", str(served.port)]
+    async with ready_process(argv) as proc:
+        freeze(proc)
         frozen_at = trio.current_time()
         with trio.move_on_after(wait):
             await app.ended_event.wait()
         return app.ended[0] - frozen_at if app.ended else None
-    finally:
-        proc.kill()
-        os.kill(proc.pid, signal.SIGCONT)
-        with trio.CancelScope(shield=True):
-            await proc.wait()
-        await proc.stdout.aclose()
 
 
 async def test_a_frozen_client_process_is_dropped_within_the_user_timeout() -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "GuardedStream",
     "Heard",
     "MessageSocket",
+    "WrappedStream",
     "WriteTimeout",
     "answered_by_anything",
     "keepalive",
@@ -354,22 +355,16 @@ class _GuardedWrite:
             self._sock._deadlines.pop(self._token, None)
 
 
-class GuardedStream(trio.abc.HalfCloseableStream):
-    """A stream whose writes are under a :class:`MessageSocket`'s write watchdog.
+class WrappedStream(trio.abc.HalfCloseableStream):
+    """A stream that passes everything to the one it wraps (``inner``); subclasses change
+    what they must (how writes or the half-close happen)."""
 
-    Wrapped around the TCP stream of a connection whose control frames (pongs, close
-    frames) are written by code outside the socket (Hypercorn's protocol), so a peer
-    that never reads cannot hold those writes forever either.
-    """
-
-    def __init__(self, stream: trio.abc.Stream, sock: MessageSocket) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.inner = stream
-        self._sock = sock
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Write ``data``, under the watchdog."""
-        with self._sock.guard_write():
-            await self.inner.send_all(data)
+        """As the wrapped stream."""
+        await self.inner.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
         """As the wrapped stream."""
@@ -389,6 +384,24 @@ class GuardedStream(trio.abc.HalfCloseableStream):
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
+
+
+class GuardedStream(WrappedStream):
+    """A stream whose writes are under a :class:`MessageSocket`'s write watchdog.
+
+    Wrapped around the TCP stream of a connection whose control frames (pongs, close
+    frames) are written by code outside the socket (Hypercorn's protocol), so a peer
+    that never reads cannot hold those writes forever either.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, sock: MessageSocket) -> None:
+        super().__init__(stream)
+        self._sock = sock
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data``, under the watchdog."""
+        with self._sock.guard_write():
+            await self.inner.send_all(data)
 
 
 class Heard:

@@ -36,7 +36,13 @@ from hypercorn.protocol.ws_stream import ASGIWebsocketState, WebsocketBuffer, WS
 from hypercorn.trio.tcp_server import TCPServer
 from wsproto.events import Ping
 
-from trio_pipe.ws.base import ABNORMAL_CLOSURE, ConnectionClosed, Heard, acquire_lock
+from trio_pipe.ws.base import (
+    ABNORMAL_CLOSURE,
+    ConnectionClosed,
+    Heard,
+    WrappedStream,
+    acquire_lock,
+)
 
 __all__ = [
     "SCOPE_KEY",
@@ -177,7 +183,7 @@ def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., A
     return recorded
 
 
-class SendOrderedStream(trio.abc.HalfCloseableStream):
+class SendOrderedStream(WrappedStream):
     """Hypercorn's TCP stream, with its half-close taken in turn with its writes.
 
     Hypercorn 0.18 writes under a lock but half-closes (``send_eof``, when the client's
@@ -189,7 +195,7 @@ class SendOrderedStream(trio.abc.HalfCloseableStream):
     """
 
     def __init__(self, stream: trio.abc.Stream) -> None:
-        self.inner = stream
+        super().__init__(stream)
         self._lock = trio.Lock()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -207,21 +213,6 @@ class SendOrderedStream(trio.abc.HalfCloseableStream):
             await self.inner.send_eof()  # type: ignore[attr-defined]
         finally:
             self._lock.release()
-
-    async def wait_send_all_might_not_block(self) -> None:
-        """As the wrapped stream."""
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        """As the wrapped stream."""
-        return await self.inner.receive_some(max_bytes)
-
-    async def aclose(self) -> None:
-        """Close the wrapped stream."""
-        await self.inner.aclose()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
 
 def decline_compression(scope: dict[str, Any]) -> bool:
