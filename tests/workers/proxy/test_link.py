@@ -204,3 +204,45 @@ async def test_a_direct_send_that_meets_a_closed_connection_ends_the_link(nurser
         assert not link.is_open
         assert not await link.send(speak("after"), alone=True)
         assert sock.frames == []
+
+
+async def test_a_burst_that_arrives_a_pass_at_a_time_goes_as_one_batch(nursery):
+    # A worker answering a burst checkpoints after each answer (send_bus_message does),
+    # so its messages reach the outbox one scheduler pass apart.
+    sock = HeldSocket()
+    link = make_link(sock)
+    nursery.start_soon(link.run)
+    with trio.fail_after(LIMIT):
+        for i in range(20):
+            assert await link.send(speak(str(i)))
+            await trio.lowlevel.checkpoint()
+        await trio.testing.wait_all_tasks_blocked()
+    assert sock.messages() == [str(i) for i in range(20)]
+    assert len(sock.frames) == 1 and link.stats.batches_sent == 1
+
+
+async def test_the_writer_waits_for_no_timer_once_nothing_new_comes(nursery, autojump_clock):
+    # Under the autojump clock, any wait on time would jump it forward.
+    sock = HeldSocket()
+    link = make_link(sock)
+    nursery.start_soon(link.run)
+    start = trio.current_time()
+    with trio.fail_after(LIMIT):
+        assert await link.send(speak("one"))
+        await trio.testing.wait_all_tasks_blocked()
+    assert sock.messages() == ["one"]
+    assert trio.current_time() == start
+
+
+async def test_a_burst_longer_than_the_outbox_still_goes_in_order(nursery):
+    sock = HeldSocket()
+    link = make_link(sock)
+    nursery.start_soon(link.run)
+    count = 3 * _OUTBOX_LIMIT
+    with trio.fail_after(LIMIT):
+        for i in range(count):
+            assert await link.send(speak(str(i)))
+            await trio.lowlevel.checkpoint()
+        await trio.testing.wait_all_tasks_blocked()
+    assert sock.messages() == [str(i) for i in range(count)]
+    assert len(sock.frames) < count // 10

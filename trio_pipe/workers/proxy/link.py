@@ -25,7 +25,10 @@ Batching: on a connection that negotiated ``trio_pipe.ws.batch.BATCH_SUBPROTOCOL
 ends are trio_pipe), :meth:`ProxyLink.send` queues the encoded message and returns; a writer
 task sends whatever is queued each time the socket can write, packed by
 ``trio_pipe.ws.batch.pack`` (one queued message goes as itself, a batch stays under the
-link's ``batch_limit``, nothing waits for more). The queue is bounded: a sender waits for
+link's ``batch_limit``). Before it sends, the writer yields while the outbox still grows
+from one scheduler pass to the next (a worker answering a burst checkpoints after each
+answer, so the burst arrives a pass at a time); there is no timer, and two passes that
+bring nothing new end the wait. The queue is bounded: a sender waits for
 room once ``_OUTBOX_LIMIT`` messages are queued, so a slow peer still pushes back on the
 bus. A sender that says its message comes ``alone`` (nothing else is waiting to go after
 it) sends it itself when nothing is queued and no send is in progress: the message goes
@@ -71,6 +74,10 @@ __all__ = ["EarlyRefusal", "ProxyLink", "ProxyStats", "tag_refuser"]
 logger = logging.getLogger(__name__)
 
 _OUTBOX_LIMIT = 256  # queued messages before a sender waits (batching connections)
+# The writer sends once the outbox has not grown for this many scheduler passes. One is
+# not enough: Trio runs each batch of tasks in random order, so a producer's message can
+# land a pass late.
+_QUIET_PASSES = 2
 
 
 EarlyRefusal = Callable[[bytes | str], str | None]
@@ -254,6 +261,9 @@ class ProxyLink:
             if not outbox or self._sending:
                 await self._outbox_ready.park()  # a sender (or a direct send's end) wakes us
                 continue
+            await self._settle()
+            if not outbox:  # the connection ended meanwhile
+                continue
             payloads = list(outbox)
             outbox.clear()
             self._outbox_room.unpark_all()
@@ -264,6 +274,23 @@ class ProxyLink:
                 self._sending = False
             if not sent:
                 return
+
+    async def _settle(self) -> None:
+        """Yield while the outbox still grows, so a burst goes as one batch.
+
+        A worker answering a burst checkpoints after each message it sends, so its
+        answers reach the outbox one scheduler pass apart; sending at the first would
+        split the burst into a frame per message or two. No timer: the writer stops
+        waiting as soon as a pass or two bring nothing new, or the outbox is full.
+        """
+        outbox = self._outbox
+        size, quiet = len(outbox), 0
+        while quiet < _QUIET_PASSES and size < _OUTBOX_LIMIT:
+            await trio.lowlevel.checkpoint()
+            if len(outbox) > size:
+                size, quiet = len(outbox), 0
+            else:
+                quiet += 1
 
     async def _send_frames(self, payloads: list[bytes]) -> bool:
         """Pack and send ``payloads``; False (and no more batching sends) if the
