@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     rows = table_rows(results)
     table = markdown(rows, quick=args.quick, meta=meta)
     (args.out / "results.md").write_text(table)
-    chart = _chart(rows, args.out / "results.png", quick=args.quick)
+    chart = write_chart(rows, args.out / "results.png", quick=args.quick)
     print(table)
     print(
         f"wrote {args.out / 'results.json'}, {args.out / 'results.md'}"
@@ -269,6 +269,18 @@ def markdown(rows: list[Row], *, quick: bool = False, meta: dict[str, Any] | Non
 
 
 def _describe_run(meta: dict[str, Any]) -> str:
+    if meta.get("pooled"):  # trio_pipe.cli.bench_pool
+        runs = meta["pooled"]
+        loads = "; ".join(
+            f"{_triple(r['loadavg_start'])} to {_triple(r['loadavg_end'])}"
+            for r in runs
+            if r.get("loadavg_start") and r.get("loadavg_end")
+        )
+        text = (
+            f"Pooled from {len(runs)} full runs: each median is over every round of every "
+            "run, and each range spans them all"
+        )
+        return text + (f" (load averages {loads})." if loads else ".")
     parts = []
     if meta.get("loadavg_start"):
         parts.append(f"load average (1/5/15 min) at start {_triple(meta['loadavg_start'])}")
@@ -309,7 +321,7 @@ def _entries(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return items
 
 
-def _chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
+def write_chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | None:
     try:
         import matplotlib
 
