@@ -94,16 +94,17 @@ async def test_serve_takes_turns_by_default_and_serves_the_page() -> None:
     assert code == 0
 
 
-def test_web_needs_turns_and_protobuf() -> None:
+def refusal(*args: str) -> str:
+    """The one-line error of ``trio-pipe serve`` refusing ``args`` (exit code 2)."""
     done = subprocess.run(
-        [*SERVE, "--port", "0", "--web", "--echo", "plain"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [*SERVE, "--port", "0", *args], capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == 2
-    assert "--web needs" in done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2, done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_web_needs_turns_and_protobuf() -> None:
+    assert "--web needs" in refusal("--web", "--echo", "plain")
 
 
 async def _one_echo(url: str) -> None:
@@ -185,3 +186,39 @@ def test_help_has_no_rest_markup() -> None:
         argv = [sys.executable, "-m", "trio_pipe", command, "--help"]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
         assert "``" not in done.stdout and ":class:`" not in done.stdout, command
+
+
+@pytest.mark.deadline(60)
+async def test_ping_interval_ends_the_session_of_a_frozen_client() -> None:
+    from tests.ws.idle_process import freeze, idle_client
+
+    pings = ["--ping-interval", "0.3", "--ping-timeout", "1", "--dead-peer-timeout", "0"]
+    server = await trio.lowlevel.open_process(
+        [*SERVE, *RAW_ECHO, "--log-level", "INFO", *pings],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    log = b""
+    try:
+        url = await read_line(server.stdout)
+        async with idle_client("socket", url) as client:
+            freeze(client)
+            with trio.fail_after(20):  # a ping, a second without a pong, the session's end
+                while b"session ended:" not in log:
+                    log += await server.stderr.receive_some(65536)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            await server.wait()
+    ended = [line for line in log.decode().splitlines() if "session ended:" in line]
+    # Hypercorn reports every end of a connection the client did not see closed by the
+    # app as a disconnect with code 1006, so the log cannot tell "no pong" apart; the
+    # end within a ping and its timeout of freezing is what tells the pings apart.
+    assert len(ended) == 1 and "client closed" in ended[0], log.decode()
+    seconds = float(ended[0].rsplit(", ", 1)[1].split(" s)")[0])
+    assert seconds < 10, ended
+
+
+def test_ping_options_are_checked() -> None:
+    assert "--ping-timeout must be positive" in refusal("--ping-timeout", "0")
+    assert "--ping-interval must be >= 0" in refusal("--ping-interval", "-1")

@@ -7,6 +7,7 @@
     trio-pipe call ws://127.0.0.1:8765/ws        # talk to it
     trio-pipe serve --workers 2                  # two serving processes on one port
     trio-pipe serve --metrics-port 9100          # Prometheus figures at :9100/metrics
+    trio-pipe serve --ping-interval 5            # notice a frozen client within ~25 s
 
 By default the bot takes turns: it listens until voice activity detection says the user
 stopped, says the turn back, and stops when the user talks over it (barge-in); on the
@@ -90,6 +91,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="drop a connection whose peer stopped answering after about this many "
         "seconds (TCP keepalive + TCP_USER_TIMEOUT; 0 turns it off; 60)",
     )
+    parser.add_argument(
+        "--ping-interval",
+        type=float,
+        default=20.0,
+        help="ping each client this often, in seconds, to notice one that froze while its "
+        "session was quiet (WebSocket pings; 0 turns them off; 20)",
+    )
+    parser.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=20.0,
+        help="end a session whose client sent nothing this long after a ping (20)",
+    )
 
 
 def logged_echo_app(*args: Any, **kwargs: Any) -> Any:
@@ -115,6 +129,8 @@ def _app_factory(args: argparse.Namespace) -> partial[Any]:
         turns=args.echo == "turns",
         vad_params=VADParams(stop_secs=args.vad_stop_secs),
         web=args.web,
+        ping_interval=args.ping_interval or None,
+        ping_timeout=args.ping_timeout if args.ping_interval else None,
     )
 
 
@@ -216,6 +232,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--workers must be >= 1, got {args.workers}")
     if args.dead_peer_timeout < 0:
         raise CommandError("--dead-peer-timeout must be >= 0")
+    if args.ping_interval < 0:
+        raise CommandError("--ping-interval must be >= 0")
+    if args.ping_interval and args.ping_timeout <= 0:
+        raise CommandError("--ping-timeout must be positive (--ping-interval 0 turns pings off)")
     if args.workers > 1:
         return _serve_processes(args)
     trio.run(_serve, args)

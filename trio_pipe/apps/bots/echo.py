@@ -96,11 +96,14 @@ async def run_echo_bot(
     turns: bool = False,
     rtvi: bool = False,
     vad_params: VADParams | None = None,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
 ) -> None:
     """Run one echo session on an accepted ``websocket``; return when it ends.
 
     ``params`` replaces the default transport params (audio in and out enabled, the
-    protocol's serializer, ``session_timeout``); its serializer, if None, is chosen by
+    protocol's serializer, ``session_timeout``, the pings: ``ping_interval`` and
+    ``ping_timeout``, None for no pings); its serializer, if None, is chosen by
     ``protocol``. The session ends when the client leaves, or at the session timeout.
     ``turns``: take turns (VAD with ``vad_params``, barge-in); ``rtvi``: also speak RTVI
     (with ``turns``, protobuf only).
@@ -116,6 +119,8 @@ async def run_echo_bot(
             session_timeout=session_timeout,
             serializer=serializer,
             allowed_origins=[],
+            ws_ping_interval=ping_interval,
+            ws_ping_timeout=ping_timeout,
         )
     elif params.serializer is None:
         params = attrs.evolve(params, serializer=serializer)
@@ -159,12 +164,15 @@ def echo_app(
     rtvi: bool | None = None,
     vad_params: VADParams | None = None,
     web: bool = False,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
 ) -> Starlette:
     """A Starlette app serving the echo bot on ``path`` (one session per connection).
 
     ``turns``/``rtvi``/``vad_params`` as in :func:`run_echo_bot` (``rtvi`` defaults to
     ``turns``); ``web`` also serves the browser client's page at ``/`` (needs
-    ``turns``, ``rtvi`` and protobuf).
+    ``turns``, ``rtvi`` and protobuf); ``ping_interval``/``ping_timeout`` as in
+    :func:`run_echo_bot`.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
@@ -183,6 +191,8 @@ def echo_app(
             turns=turns,
             rtvi=rtvi,
             vad_params=vad_params,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
         )
 
     routes: list[BaseRoute] = [WebSocketRoute(path, endpoint)]
