@@ -281,7 +281,7 @@ class ProxyLink:
         A worker answering a burst checkpoints after each message it sends, so its
         answers reach the outbox one scheduler pass apart; sending at the first would
         split the burst into a frame per message or two. No timer: the writer stops
-        waiting as soon as a pass or two bring nothing new, or the outbox is full.
+        waiting once two passes in a row bring nothing new, or the outbox is full.
         """
         outbox = self._outbox
         size, quiet = len(outbox), 0
