@@ -328,7 +328,10 @@ def write_chart(rows: list[Row], path: Path, *, quick: bool = False) -> Path | N
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("note: matplotlib is not installed; no chart (pip install trio-pipe[bench])")
+        print(
+            "note: matplotlib is not installed; no chart (pip install trio-pipe[bench])",
+            file=sys.stderr,
+        )
         return None
     if not rows:
         return None
