@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,17 @@ def _loadavg() -> list[float]:
         return []
 
 
+def comparisons(results: dict[str, Any]) -> Iterator[tuple[str, str, Any, bool]]:
+    """Every comparison in ``results`` as (benchmark, metric, value, oriented), in order;
+    keys starting with ``_`` are not benchmarks. ``value`` is the document's own object
+    (a ``speedup`` entry is a dict), ``oriented`` is True under ``speedup``."""
+    for name, document in results.items():
+        if name.startswith("_") or not isinstance(document, dict):
+            continue
+        for metric, value, oriented in _ratios(document):
+            yield name, metric, value, oriented
+
+
 def table_rows(results: dict[str, Any]) -> list[Row]:
     """Every comparison in ``results`` (keys starting with ``_`` are not benchmarks),
     grouped by area.
@@ -203,33 +215,30 @@ def table_rows(results: dict[str, Any]) -> list[Row]:
     ``latency``...): such single figures show no spread.
     """
     rows = []
-    for name, document in results.items():
-        if name.startswith("_") or not isinstance(document, dict):
-            continue
-        area = str(document.get("area") or name)
-        for metric, value, oriented in _ratios(document):
-            if isinstance(value, dict):
-                if "label" not in value or "median" not in value:
-                    continue
-                rows.append(
-                    Row(
-                        area,
-                        name,
-                        metric,
-                        str(value["label"]),
-                        value["median"],
-                        value.get("min"),
-                        value.get("max"),
-                        value.get("rounds"),
-                        str(value.get("why", "")),
-                    )
+    for name, metric, value, oriented in comparisons(results):
+        area = str(results[name].get("area") or name)
+        if isinstance(value, dict):
+            if "label" not in value or "median" not in value:
+                continue
+            rows.append(
+                Row(
+                    area,
+                    name,
+                    metric,
+                    str(value["label"]),
+                    value["median"],
+                    value.get("min"),
+                    value.get("max"),
+                    value.get("rounds"),
+                    str(value.get("why", "")),
                 )
-                continue
-            if not isinstance(value, int | float) or value <= 0:
-                continue
-            lower_better = not oriented and any(word in metric for word in _LOWER_IS_BETTER)
-            speedup = 1 / value if lower_better else float(value)
-            rows.append(Row(area, name, metric, metric, round(speedup, 2)))
+            )
+            continue
+        if not isinstance(value, int | float) or value <= 0:
+            continue
+        lower_better = not oriented and any(word in metric for word in _LOWER_IS_BETTER)
+        speedup = 1 / value if lower_better else float(value)
+        rows.append(Row(area, name, metric, metric, round(speedup, 2)))
     order = {area: i for i, area in enumerate(dict.fromkeys(r.area for r in rows))}
     return sorted(rows, key=lambda r: order[r.area])
 

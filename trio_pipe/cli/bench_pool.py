@@ -9,9 +9,11 @@ of every run's per-round ratios and its range spans all of those rounds, so the 
 spread covers both kinds of noise. ``OUT`` gets ``results.json``, ``results.md`` and
 ``results.png`` as ``trio-pipe bench`` writes them.
 
-Comparisons are matched by their place in the documents (benchmark, metric). One that a
+Comparisons are matched by benchmark and metric, as ``bench_compare`` matches them. One that a
 run lacks, or that has no ratio in some run (``vad``), is pooled over the runs that have
-a ratio; the pooled document's ``_run.pooled`` lists the runs and their load averages.
+a ratio; figures outside the table (``ws_clients``' own comparison with trio-websocket)
+stay as the first run has them. The pooled document's ``_run.pooled`` lists the runs and
+their load averages.
 """
 
 from __future__ import annotations
@@ -21,28 +23,21 @@ import copy
 import json
 import statistics
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trio_pipe.cli.bench import markdown, table_rows, write_chart
+from trio_pipe.cli.bench import comparisons, markdown, table_rows, write_chart
 
 __all__ = ["main", "pool"]
 
-Path_ = tuple[str, ...]
 
-
-def _entries(document: Any, path: Path_ = ()) -> Iterator[tuple[Path_, dict[str, Any]]]:
-    """Every comparison entry (a dict with ``label`` and ``per_round``) and where it is."""
-    if not isinstance(document, dict):
-        return
-    if "label" in document and "per_round" in document:
-        yield path, document
-        return
-    for key, value in document.items():
-        if not path and key.startswith("_"):
-            continue  # run metadata, not a benchmark
-        yield from _entries(value, (*path, key))
+def _entries(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every comparison entry with per-round ratios, by (benchmark, metric)."""
+    return {
+        (name, metric): value
+        for name, metric, value, _ in comparisons(document)
+        if isinstance(value, dict) and "label" in value and "per_round" in value
+    }
 
 
 def _ratios(entry: dict[str, Any]) -> list[float]:
@@ -56,12 +51,12 @@ def pool(documents: list[dict[str, Any]]) -> dict[str, Any]:
     if not documents:
         raise ValueError("nothing to pool")
     pooled = copy.deepcopy(documents[0])
-    others = [dict(_entries(d)) for d in documents[1:]]
-    for path, entry in _entries(pooled):
+    others = [_entries(d) for d in documents[1:]]
+    for key, entry in _entries(pooled).items():
         rounds = _ratios(entry)
         for found in others:
-            if path in found:
-                rounds += _ratios(found[path])
+            if key in found:
+                rounds += _ratios(found[key])
         if not rounds:
             continue  # no run had a ratio here: kept as the first run states it
         entry["per_round"] = rounds
