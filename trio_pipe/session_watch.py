@@ -6,7 +6,9 @@ listener hears ``session_started(scope)`` and, when the app returns,
 closed"`` (a disconnect was received), ``"server closed"`` (the app sent a close, or just
 returned), ``"server stopped"`` (cancelled: the server is shutting down), ``"error"``
 (the app raised). With ``counters``, every message in and out is counted too (text
-messages by their characters). Other scopes (HTTP, lifespan) pass through untouched.
+messages by their characters), those an ``AsgiSocket`` writes straight to Hypercorn as
+well (``HypercornConnection.send_observers``). Other scopes (HTTP, lifespan) pass through
+untouched.
 
 Used by :mod:`trio_pipe.metrics` (session figures) and :func:`log_sessions` (a log line
 per session start and end, ``trio-pipe serve --log-level INFO``).
@@ -16,10 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import trio
+
+from trio_pipe.ws.hypercorn_adapter import SCOPE_KEY
 
 __all__ = ["SessionCounters", "SessionListener", "log_sessions", "watch_sessions"]
 
@@ -70,6 +75,11 @@ def _size(message: MutableMapping[str, Any]) -> int:
     return len(message.get("text") or "")
 
 
+def _count_out(counters: SessionCounters, messages: Sequence[bytes | str]) -> None:
+    counters.messages_out += len(messages)
+    counters.bytes_out += sum(len(data) for data in messages)
+
+
 def watch_sessions(
     app: ASGIApp, listener: SessionListener, counters: SessionCounters | None = None
 ) -> ASGIApp:
@@ -81,6 +91,10 @@ def watch_sessions(
             return
         started: float | None = None
         reason: str | None = None
+        connection = scope.get(SCOPE_KEY)
+        if counters is not None and connection is not None:
+            # What an AsgiSocket writes straight to Hypercorn skips ``send`` below.
+            connection.send_observers.append(partial(_count_out, counters))
 
         async def watched_receive() -> MutableMapping[str, Any]:
             nonlocal reason

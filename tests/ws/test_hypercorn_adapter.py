@@ -60,6 +60,7 @@ async def test_every_websocket_scope_carries_its_hypercorn_connection(nursery):
             assert isinstance(connection.ws_stream, WSStream)
             assert isinstance(connection.server.stream, SendOrderedStream)
             assert isinstance(connection.server.stream.inner, trio.SocketStream)
+            assert connection.raw_frames  # HTTP/1.1: frames are the stream's bytes
             done.set()
 
 
@@ -97,6 +98,50 @@ async def test_a_socket_built_outside_the_endpoint_task_still_aborts_a_stuck_wri
                 watch.cancel_scope.cancel()
             assert isinstance(ended.value, WriteTimeout)
             assert sock.close_reason is ended.value
+            done.set()
+
+
+async def test_send_many_is_one_write_of_separate_messages(nursery):
+    url, accepted = await _serve_handing_out(nursery)
+    with trio.fail_after(LIMIT):
+        async with open_client_socket(url) as client:
+            websocket, done = await accepted.receive()
+            sock = AsgiSocket(websocket)
+            stream = websocket.scope[SCOPE_KEY].server.stream
+            writes: list[bytes] = []
+            write = stream.send_all
+
+            async def counted(data) -> None:
+                writes.append(bytes(data))
+                await write(data)
+
+            stream.send_all = counted
+            await sock.send_many([b"one", "two", b"three"])
+            assert [await client.receive() for _ in range(3)] == [b"one", "two", b"three"]
+            assert len(writes) == 1
+            assert sock.messages_sent == 3
+            await sock.send("four")  # and a lone message: its own write
+            assert await client.receive() == "four"
+            assert len(writes) == 2
+            done.set()
+
+
+async def test_a_send_after_the_clients_close_frame_raises_instead_of_vanishing(nursery):
+    # Through ASGI, Hypercorn drops a message sent once the client's close frame is in,
+    # and the app never knows; the socket's send says the connection is gone.
+    url, accepted = await _serve_handing_out(nursery)
+    with trio.fail_after(LIMIT):
+        async with open_client_socket(url) as client:
+            websocket, done = await accepted.receive()
+            sock = AsgiSocket(websocket)
+            ws_stream = websocket.scope[SCOPE_KEY].ws_stream
+            async with trio.open_nursery() as closing:
+                closing.start_soon(client.close)
+                # Hypercorn read the close frame (the app is told after it answered).
+                assert (await websocket.receive())["type"] == "websocket.disconnect"
+                assert ws_stream.closed
+                with pytest.raises(ConnectionClosed):
+                    await sock.send(b"too late")
             done.set()
 
 

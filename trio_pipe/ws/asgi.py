@@ -52,7 +52,7 @@ from typing import Any
 import trio
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import TCPServer
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from trio_pipe.ws.base import (
     ABNORMAL_CLOSURE,
@@ -70,6 +70,7 @@ __all__ = ["AsgiSocket", "accept_websocket", "asgi_socket"]
 logger = logging.getLogger(__name__)
 
 MESSAGE_TOO_BIG = 1009
+_CONNECTED = WebSocketState.CONNECTED
 
 # Where accept_websocket records the subprotocol it accepted: Starlette keeps no record.
 _SUBPROTOCOL_KEY = "trio_pipe.subprotocol"
@@ -117,6 +118,7 @@ class AsgiSocket(MessageSocket):
         self._receive_scope: trio.CancelScope | None = None
         connection: HypercornConnection | None = websocket.scope.get(SCOPE_KEY)
         self._stream: trio.abc.Stream | None = None
+        self._connection = connection
         if connection is not None:
             self._stream = _guard_server(connection.server, connection.ws_stream, self)
             self._guards_own_writes = True  # every write reaches the guarded stream: one arm
@@ -146,6 +148,11 @@ class AsgiSocket(MessageSocket):
         return self._stream is not None
 
     async def _send(self, data: bytes | str) -> None:
+        connection = self._connection
+        if connection is not None and self._websocket.application_state is _CONNECTED:
+            # The ASGI send, minus its wrappers (see HypercornConnection.send_message).
+            await connection.send_messages((data,))
+            return
         if isinstance(data, bytes | bytearray | memoryview):
             message = {"type": "websocket.send", "bytes": bytes(data)}
         else:
@@ -157,6 +164,14 @@ class AsgiSocket(MessageSocket):
         except (RuntimeError, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             # Starlette raises RuntimeError for a send after the close handshake.
             raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc)) from None
+
+    async def _send_many(self, messages: Sequence[bytes | str]) -> None:
+        connection = self._connection
+        if connection is not None and self._websocket.application_state is _CONNECTED:
+            await connection.send_messages(messages)
+            return
+        for data in messages:
+            await self._send(data)
 
     async def _receive(self) -> bytes | str:
         # A scope per receive: an oversize message ends the wait (Hypercorn never tells).

@@ -125,6 +125,13 @@ class ClientSocket(MessageSocket):
             raise ConnectionClosed(self._closing_code(), "closing") from None
         await self._write(frame)
 
+    async def _send_many(self, messages: Sequence[bytes | str]) -> None:
+        try:
+            frames = [self._proto.send(data) for data in messages]
+        except InvalidState:
+            raise ConnectionClosed(self._closing_code(), "closing") from None
+        await self._write(b"".join(frames))
+
     async def ping(self, payload: bytes) -> None:
         """Send a ping and wait for its pong (which a task in ``receive()`` delivers)."""
         event = self._pings.setdefault(payload, trio.Event())

@@ -26,15 +26,18 @@ pins the layout), instead of serving connections whose writes are not bounded.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
 import trio
+from hypercorn.events import Closed
 from hypercorn.protocol.events import Data, Event, StreamClosed
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import TCPServer
-from wsproto.events import Ping
+from wsproto.events import BytesMessage, Ping, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 from trio_pipe.ws.base import (
     ABNORMAL_CLOSURE,
@@ -75,6 +78,14 @@ class HypercornConnection:
 
     server: TCPServer
     ws_stream: WSStream
+    raw_frames: bool = False
+    """True if the WebSocket's frames are the TCP stream's bytes (HTTP/1.1; over HTTP/2
+    they travel inside the stream's DATA frames)."""
+    send_observers: list[Callable[[Sequence[bytes | str]], None]] = attrs.field(factory=list)
+    """Called with the messages of each :meth:`send_messages`, once they are written.
+    Those messages do not pass through the app's ASGI ``send``: ASGI middleware that
+    counts or logs ``websocket.send`` events adds a callback here as well (as
+    ``trio_pipe.session_watch`` does)."""
 
     @classmethod
     def from_send(cls, send: Callable[..., Awaitable[None]]) -> HypercornConnection | None:
@@ -105,7 +116,16 @@ class HypercornConnection:
             raise HypercornLayoutChanged("WSStream.state is not an ASGIWebsocketState")
         if not isinstance(getattr(ws_stream, "closed", None), bool):
             raise HypercornLayoutChanged("WSStream.closed is not a bool")
-        return cls(server, ws_stream)
+        # What send_message needs.
+        if not inspect.iscoroutinefunction(getattr(ws_stream, "send", None)):
+            raise HypercornLayoutChanged("WSStream.send is not a coroutine method")
+        if not isinstance(getattr(ws_stream, "stream_id", None), int):
+            raise HypercornLayoutChanged("WSStream.stream_id is not an int")
+        if not isinstance(getattr(server, "send_lock", None), trio.Lock):
+            raise HypercornLayoutChanged("TCPServer.send_lock is not a trio.Lock")
+        if not inspect.iscoroutinefunction(getattr(server.protocol, "handle", None)):
+            raise HypercornLayoutChanged("TCPServer.protocol.handle is not a coroutine method")
+        return cls(server, ws_stream, raw_frames=isinstance(protocol, H11Protocol))
 
     async def send_ping(self, payload: bytes) -> bool:
         """Send a WebSocket ping with ``payload``, as Hypercorn sends its own pongs: framed
@@ -125,6 +145,57 @@ class HypercornConnection:
         # Nothing goes out (wsproto refuses the ping) once a close frame crossed.
         await ws_stream._send_wsproto_event(Ping(payload=payload))
         return True
+
+    async def send_messages(self, messages: Sequence[bytes | str]) -> None:
+        """Send WebSocket messages (bytes: binary, str: text) on the accepted WebSocket,
+        their frames in one write.
+
+        What ASGI's ``websocket.send`` does per message, without the per-message trip through the
+        app's ``send`` wrappers: the frame is made by Hypercorn's wsproto connection. Over
+        HTTP/1.1 it is written as Hypercorn writes (under the connection's send lock, so
+        in turn with Hypercorn's own frames; shielded, so a cancelled write never leaves
+        half a frame), except that a free lock is taken without a trip through the
+        scheduler: the one checkpoint of a send comes after the write, off the path a
+        reply takes to the peer. Over HTTP/2 it goes through Hypercorn's send path.
+
+        Raises :class:`~trio_pipe.ws.base.ConnectionClosed` where Hypercorn would drop
+        the message silently (the client's close frame arrived, or the connection ended).
+        """
+        ws_stream = self.ws_stream
+        if ws_stream.closed or ws_stream.state is not ASGIWebsocketState.CONNECTED:
+            raise ConnectionClosed(ABNORMAL_CLOSURE, "closed")
+        connection = ws_stream.connection
+        try:
+            frames = [
+                connection.send(
+                    TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
+                )
+                for data in messages
+            ]
+        except LocalProtocolError:  # a close frame crossed: wsproto sends nothing more
+            raise ConnectionClosed(ABNORMAL_CLOSURE, "closing") from None
+        frame = frames[0] if len(frames) == 1 else b"".join(frames)
+        if not self.raw_frames:
+            await ws_stream.send(Data(stream_id=ws_stream.stream_id, data=frame))
+            for observe in self.send_observers:
+                observe(messages)
+            return
+        server = self.server
+        await acquire_lock(server.send_lock)
+        try:
+            with trio.CancelScope(shield=True):
+                await server.stream.send_all(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            lost = True
+        else:
+            lost = False
+        finally:
+            server.send_lock.release()
+        if lost:  # as Hypercorn handles a failed write: the connection is over
+            await server.protocol.handle(Closed())
+            raise ConnectionClosed(ABNORMAL_CLOSURE, "connection lost")
+        for observe in self.send_observers:
+            observe(messages)
 
     def listen(self) -> Heard:
         """Count what the client sends on this WebSocket from now on (a pong, a message,

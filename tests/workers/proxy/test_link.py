@@ -1,4 +1,5 @@
-"""ProxyLink's batching sends: a lone message goes from the caller, in order and bounded.
+"""ProxyLink's sends: a lone message goes from the caller, in order and bounded; a burst
+goes as one batch to a batching peer, and as one write of separate messages to any other.
 
 The link runs over an in-memory MessageSocket whose writes can be held, so the tests can
 stop a send half-way and look at what is queued behind it.
@@ -6,6 +7,7 @@ stop a send half-way and look at what is queued behind it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import trio
@@ -22,12 +24,14 @@ LIMIT = 5.0
 
 
 class HeldSocket(MessageSocket):
-    """An in-memory batching socket; while ``held`` is set, writes wait for ``release``."""
+    """An in-memory socket (batching unless told otherwise); while ``held`` is set,
+    writes wait for ``release``. ``writes`` has each write's messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, subprotocol: str | None = BATCH_SUBPROTOCOL) -> None:
         super().__init__(write_timeout=None)
-        self.subprotocol = BATCH_SUBPROTOCOL
+        self.subprotocol = subprotocol
         self.frames: list[bytes | str] = []
+        self.writes: list[list[bytes | str]] = []
         self.held = False
         self.writing = 0  # writes in progress right now
         self._release = trio.Event()
@@ -54,8 +58,14 @@ class HeldSocket(MessageSocket):
             if self.broken is not None:
                 raise self.broken
             self.frames.append(data)
+            self.writes.append([data])
         finally:
             self.writing -= 1
+
+    async def _send_many(self, messages: Sequence[bytes | str]) -> None:
+        await self._send(messages[0])  # one write: held, checked and counted once
+        self.frames.extend(messages[1:])
+        self.writes[-1].extend(messages[1:])
 
     async def _receive(self) -> bytes | str:
         await self._gone.wait()
@@ -89,6 +99,21 @@ def make_link(sock: HeldSocket) -> ProxyLink:
         deliver=lambda message: None,
         stats=ProxyStats(),
     )
+
+
+async def send_burst(
+    nursery: trio.Nursery, sock: HeldSocket, count: int
+) -> tuple[HeldSocket, ProxyLink]:
+    """A running link sent ``count`` messages a scheduler pass apart, as a worker answering
+    a burst sends them (send_bus_message checkpoints after each), and left to write them."""
+    link = make_link(sock)
+    nursery.start_soon(link.run)
+    with trio.fail_after(LIMIT):
+        for i in range(count):
+            assert await link.send(speak(str(i)))
+            await trio.lowlevel.checkpoint()
+        await trio.testing.wait_all_tasks_blocked()
+    return sock, link
 
 
 async def held_lone_send(nursery: trio.Nursery) -> tuple[HeldSocket, ProxyLink]:
@@ -209,16 +234,19 @@ async def test_a_direct_send_that_meets_a_closed_connection_ends_the_link(nurser
 async def test_a_burst_that_arrives_a_pass_at_a_time_goes_as_one_batch(nursery):
     # A worker answering a burst checkpoints after each answer (send_bus_message does),
     # so its messages reach the outbox one scheduler pass apart.
-    sock = HeldSocket()
-    link = make_link(sock)
-    nursery.start_soon(link.run)
-    with trio.fail_after(LIMIT):
-        for i in range(20):
-            assert await link.send(speak(str(i)))
-            await trio.lowlevel.checkpoint()
-        await trio.testing.wait_all_tasks_blocked()
+    sock, link = await send_burst(nursery, HeldSocket(), 20)
     assert sock.messages() == [str(i) for i in range(20)]
     assert len(sock.frames) == 1 and link.stats.batches_sent == 1
+
+
+async def test_a_burst_to_a_peer_without_batching_goes_as_one_write_of_its_messages(nursery):
+    # A Pipecat peer reads one bus message per WebSocket message: the burst keeps that
+    # shape, only its frames share one write.
+    sock, link = await send_burst(nursery, HeldSocket(subprotocol=None), 20)
+    assert not any(is_batch(frame) for frame in sock.frames)  # type: ignore[arg-type]
+    assert sock.messages() == [str(i) for i in range(20)]
+    assert len(sock.writes) == 1 and link.stats.batches_sent == 0
+    assert link.stats.sent == 20 and sock.messages_sent == 20
 
 
 async def test_the_writer_waits_for_no_timer_once_nothing_new_comes(nursery, autojump_clock):
@@ -235,14 +263,7 @@ async def test_the_writer_waits_for_no_timer_once_nothing_new_comes(nursery, aut
 
 
 async def test_a_burst_longer_than_the_outbox_still_goes_in_order(nursery):
-    sock = HeldSocket()
-    link = make_link(sock)
-    nursery.start_soon(link.run)
     count = 3 * _OUTBOX_LIMIT
-    with trio.fail_after(LIMIT):
-        for i in range(count):
-            assert await link.send(speak(str(i)))
-            await trio.lowlevel.checkpoint()
-        await trio.testing.wait_all_tasks_blocked()
+    sock, _ = await send_burst(nursery, HeldSocket(), count)
     assert sock.messages() == [str(i) for i in range(count)]
     assert len(sock.frames) < count // 10

@@ -21,11 +21,14 @@ Refusing early: with the JSON serializer, :func:`tag_refuser` reads a frame's ty
 whatever its content is dropped there: a flood of huge refused messages (registry
 snapshots of thousands of entries) costs a JSON parse, not a Python object per entry.
 
-Batching: on a connection that negotiated ``trio_pipe.ws.batch.BATCH_SUBPROTOCOL`` (both
-ends are trio_pipe), :meth:`ProxyLink.send` queues the encoded message and returns; a writer
-task sends whatever is queued each time the socket can write, packed by
+Sending: :meth:`ProxyLink.send` queues the encoded message and returns; a writer task
+sends whatever is queued each time the socket can write, in one write
+(``MessageSocket.send_many``). On a connection that negotiated
+``trio_pipe.ws.batch.BATCH_SUBPROTOCOL`` (both ends are trio_pipe) the queue is packed by
 ``trio_pipe.ws.batch.pack`` (one queued message goes as itself, a batch stays under the
-link's ``batch_limit``). Before it sends, the writer yields while the outbox still grows
+link's ``batch_limit``); with any other peer (Pipecat) each message stays its own
+WebSocket message, exactly as one send per message would put it on the wire, and only
+the TCP writes are fewer. Before it sends, the writer yields while the outbox still grows
 from one scheduler pass to the next (a worker answering a burst checkpoints after each
 answer, so the burst arrives a pass at a time); there is no timer, and two passes that
 bring nothing new end the wait. The queue is bounded: a sender waits for
@@ -33,12 +36,11 @@ room once ``_OUTBOX_LIMIT`` messages are queued, so a slow peer still pushes bac
 bus. A sender that says its message comes ``alone`` (nothing else is waiting to go after
 it) sends it itself when nothing is queued and no send is in progress: the message goes
 as it would have gone, without a task switch to the writer (a sequential round trip saves
-one per message); the sender then waits for the socket, as on a non-batching link, and
-whatever is queued meanwhile waits for that send, so order holds. Inbound batches are
+one per message); the sender then waits for the socket, and whatever is queued meanwhile
+waits for that send, so order holds. Inbound batches are
 unpacked and each message decoded and admitted as if it had come alone; a batch whose
 layout is broken is dropped whole, counted in ``decode_errors`` (and
-``malformed_batches``). Without the subprotocol (a Pipecat peer) nothing changes:
-one awaited send per message.
+``malformed_batches``).
 
 Logging: the first few drops of each kind are warnings, then one in a thousand, so a peer
 that floods garbage cannot flood the log as well.
@@ -73,7 +75,7 @@ __all__ = ["EarlyRefusal", "ProxyLink", "ProxyStats", "tag_refuser"]
 
 logger = logging.getLogger(__name__)
 
-_OUTBOX_LIMIT = 256  # queued messages before a sender waits (batching connections)
+_OUTBOX_LIMIT = 256  # queued messages before a sender waits
 # The writer sends once the outbox has not grown for this many scheduler passes. One is
 # not enough: Trio runs each batch of tasks in random order, so a producer's message can
 # land a pass late.
@@ -192,8 +194,8 @@ class ProxyLink:
         self._outbox: deque[bytes] = deque()
         self._outbox_ready = Wakeup()
         self._outbox_room = trio.lowlevel.ParkingLot()
-        self._writer_gone = False  # a batching send met the end of the connection
-        self._sending = False  # a batching send (the writer's or a direct one) is under way
+        self._writer_gone = False  # a send met the end of the connection
+        self._sending = False  # a send (the writer's or a direct one) is under way
 
     @property
     def is_open(self) -> bool:
@@ -203,9 +205,9 @@ class ProxyLink:
     async def send(self, message: BusMessage, *, alone: bool = False) -> bool:
         """Encode and send ``message``; False if it could not go (logged, counted).
 
-        ``alone``: the caller has nothing else waiting to be sent; on a batching link,
-        with nothing queued and no send under way, the message is then sent from the
-        caller's task (see the module doc) instead of queued for the writer.
+        ``alone``: the caller has nothing else waiting to be sent; with nothing queued
+        and no send under way, the message is then sent from the caller's task (see the
+        module doc) instead of queued for the writer.
 
         A closed connection ends the receive loop, so :meth:`run` returns.
         """
@@ -218,18 +220,9 @@ class ProxyLink:
             if loud(self.stats.encode_errors):
                 logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
             return False
-        if self.batching:
-            if alone and not self._sending and not self._outbox and self._can_queue():
-                return await self._send_direct(data)
-            return await self._queue(data)
-        try:
-            await self.sock.send(data)
-        except ConnectionClosed as exc:
-            if not self.sock.is_closing:  # closing: the receive loop reads to the peer's close
-                self.lose(exc)
-            return False
-        self.stats.sent += 1
-        return True
+        if alone and not self._sending and not self._outbox and self._can_queue():
+            return await self._send_direct(data)
+        return await self._queue(data)
 
     async def _queue(self, data: bytes) -> bool:
         outbox = self._outbox
@@ -255,7 +248,7 @@ class ProxyLink:
                 self._outbox_ready.wake()  # queued behind this send: the writer's turn
 
     async def _write_queued(self) -> None:
-        """The batching writer: send whatever is queued whenever the socket can write."""
+        """The writer: send whatever is queued whenever the socket can write."""
         outbox = self._outbox
         while True:
             if not outbox or self._sending:
@@ -293,21 +286,24 @@ class ProxyLink:
                 quiet += 1
 
     async def _send_frames(self, payloads: list[bytes]) -> bool:
-        """Pack and send ``payloads``; False (and no more batching sends) if the
-        connection ended."""
+        """Send ``payloads`` (packed into batches on a batching link), in one write where
+        the socket can; False (and no more sends) if the connection ended."""
         sock, stats = self.sock, self.stats
-        for frame in pack(payloads, self._batch_limit):
-            try:
-                await sock.send(frame)
-            except ConnectionClosed as exc:
-                self._writer_gone = True
-                self._outbox.clear()
-                self._outbox_room.unpark_all()
-                if not sock.is_closing:
-                    self.lose(exc)
-                return False
-            if is_batch(frame):
-                stats.batches_sent += 1
+        frames = list(pack(payloads, self._batch_limit)) if self.batching else payloads
+        try:
+            if len(frames) == 1:
+                await sock.send(frames[0])
+            else:
+                await sock.send_many(frames)
+        except ConnectionClosed as exc:
+            self._writer_gone = True
+            self._outbox.clear()
+            self._outbox_room.unpark_all()
+            if not sock.is_closing:
+                self.lose(exc)
+            return False
+        if self.batching:
+            stats.batches_sent += sum(1 for frame in frames if is_batch(frame))
         stats.sent += len(payloads)
         return True
 
@@ -326,13 +322,10 @@ class ProxyLink:
             self._scope = scope
             if self._lost is not None:  # lost before the loop started
                 scope.cancel()
-            if self.batching:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write_queued)
-                    await self._receive_loop()
-                    nursery.cancel_scope.cancel()
-            else:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_queued)
                 await self._receive_loop()
+                nursery.cancel_scope.cancel()
         self._scope = None
         assert self._lost is not None
         return self._lost
