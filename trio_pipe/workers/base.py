@@ -54,6 +54,7 @@ from trio_pipe.bus.messages import (
     BusWorkerReadyMessage,
     WorkerReadyData,
 )
+from trio_pipe.checkpoints import act_then_yield
 from trio_pipe.children import Children
 from trio_pipe.events import EventHandlerMixin
 from trio_pipe.ids import next_name
@@ -310,10 +311,10 @@ class BaseWorker(
     async def send_bus_message(self, message: BusMessage) -> None:
         """Send ``message`` on the bus; does nothing before :meth:`attach`.
 
-        A checkpoint, as every ``async def`` of trio_pipe: cancelled, it did not send.
+        A checkpoint, as every ``async def`` of trio_pipe: cancelled, it did not send. It
+        yields after sending (:func:`~trio_pipe.checkpoints.act_then_yield`).
         """
-        await trio.lowlevel.checkpoint()
-        self._send(message)
+        await act_then_yield(self._send, message)
 
     async def send_bus_error_message(self, error: str) -> None:
         """Report an error: to the parent only (a child) or on the bus (a root worker)."""
@@ -358,8 +359,9 @@ class BaseWorker(
 
     async def deactivate_worker(self, worker_name: str) -> None:
         """Deactivate ``worker_name``."""
-        await trio.lowlevel.checkpoint()
-        self._send(BusDeactivateWorkerMessage(source=self._name, target=worker_name))
+        await act_then_yield(
+            self._send, BusDeactivateWorkerMessage(source=self._name, target=worker_name)
+        )
 
     # --- built-in message handling -------------------------------------------------------
 

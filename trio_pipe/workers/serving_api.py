@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import trio
-
 from trio_pipe.bus.messages import (
     BusJobCancelMessage,
     BusJobRequestMessage,
@@ -21,6 +19,7 @@ from trio_pipe.bus.messages import (
     BusJobUpdateRequestMessage,
     JobStatus,
 )
+from trio_pipe.checkpoints import act_then_yield
 from trio_pipe.workers.job_server import JobServer
 
 __all__ = ["ServingMethods"]
@@ -63,30 +62,25 @@ class ServingMethods:
         urgent: bool = False,
     ) -> None:
         """Answer job ``job_id`` and close it. Raises RuntimeError if it is not open."""
-        await trio.lowlevel.checkpoint()
-        self._job_server.respond(job_id, response, status, urgent)
+        await act_then_yield(self._job_server.respond, job_id, response, status, urgent)
 
     async def send_job_update(
         self, job_id: str, update: dict[str, Any] | None = None, *, urgent: bool = False
     ) -> None:
         """Send progress on open job ``job_id`` to its requester."""
-        await trio.lowlevel.checkpoint()
-        self._job_server.update(job_id, update, urgent)
+        await act_then_yield(self._job_server.update, job_id, update, urgent)
 
     async def send_job_stream_start(self, job_id: str, data: dict[str, Any] | None = None) -> None:
         """Start streaming results of open job ``job_id``."""
-        await trio.lowlevel.checkpoint()
-        self._job_server.stream(job_id, BusJobStreamStartMessage, data)
+        await act_then_yield(self._job_server.stream, job_id, BusJobStreamStartMessage, data)
 
     async def send_job_stream_data(self, job_id: str, data: dict[str, Any] | None = None) -> None:
         """Send one chunk of open job ``job_id``'s stream."""
-        await trio.lowlevel.checkpoint()
-        self._job_server.stream(job_id, BusJobStreamDataMessage, data)
+        await act_then_yield(self._job_server.stream, job_id, BusJobStreamDataMessage, data)
 
     async def send_job_stream_end(self, job_id: str, data: dict[str, Any] | None = None) -> None:
         """End the stream of job ``job_id``; this answers and closes the job."""
-        await trio.lowlevel.checkpoint()
-        self._job_server.stream(job_id, BusJobStreamEndMessage, data)
+        await act_then_yield(self._job_server.stream, job_id, BusJobStreamEndMessage, data)
 
     # --- built-in handling (the worker's dispatch table names these) ---------------------
 
