@@ -9,12 +9,10 @@ import trio.testing
 from trio_pipe.ws.base import (
     ABNORMAL_CLOSURE,
     ConnectionClosed,
-    Heard,
     MessageSocket,
-    answered_by_anything,
-    keepalive,
     watched,
 )
+from trio_pipe.ws.keepalive import Heard, answered_by_anything, keepalive
 
 
 class Socket(MessageSocket):

@@ -59,11 +59,10 @@ from trio_pipe.ws.base import (
     ConnectionClosed,
     GuardedStream,
     MessageSocket,
-    answered_by_anything,
-    keepalive,
     watched,
 )
 from trio_pipe.ws.hypercorn_adapter import SCOPE_KEY, HypercornConnection
+from trio_pipe.ws.keepalive import answered_by_anything, keepalive
 
 __all__ = ["AsgiSocket", "accept_websocket", "asgi_socket"]
 

@@ -8,8 +8,8 @@ WebSocket served by Hypercorn, the server side). Everything above this layer see
 Resource handling
     A socket is opened with ``async with`` (``open_client_socket`` / ``asgi_socket``),
     which owns a small nursery for the write watchdog and the keepalive pings, if any
-    (:func:`keepalive`: the client waits for its pongs, a server for anything at all from
-    its client, :class:`Heard`). Leaving the block closes the connection.
+    (``trio_pipe.ws.keepalive``: the client waits for its pongs, a server for anything at
+    all from its client). Leaving the block closes the connection.
 
 Error handling
     Every way a connection ends surfaces as :class:`ConnectionClosed` with the close code:
@@ -51,12 +51,9 @@ from trio_pipe.wakeup import Wakeup
 __all__ = [
     "ConnectionClosed",
     "GuardedStream",
-    "Heard",
     "MessageSocket",
     "WrappedStream",
     "WriteTimeout",
-    "answered_by_anything",
-    "keepalive",
     "watched",
 ]
 
@@ -109,7 +106,7 @@ class MessageSocket(abc.ABC):
     #: under the watchdog; :meth:`send` then does not arm it a second time.
     _guards_own_writes = False
 
-    #: A backend's keepalive pings (see :func:`keepalive`), run by :func:`watched` beside
+    #: A backend's keepalive pings (see ``trio_pipe.ws.keepalive``), run by :func:`watched` beside
     #: the watchdog; None: the backend pings on its own, or not at all.
     _keepalive: Callable[[], Awaitable[None]] | None = None
 
@@ -423,100 +420,6 @@ class GuardedStream(WrappedStream):
         """Write ``data``, under the watchdog."""
         with self._sock.guard_write():
             await self.inner.send_all(data)
-
-
-class Heard:
-    """Proof of life: a count of the times anything arrived from the peer.
-
-    A server cannot see the pongs its ASGI server reads (ASGI has no ping API); it sees
-    that data arrived (the backend calls :meth:`note` for each read). Any data after a
-    ping answers it: a pong, a message or the peer's own ping all say that its process
-    runs. :meth:`end` when the connection is gone, so a waiter does not wait for nothing.
-    """
-
-    __slots__ = ("_ended", "_waiter", "count")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._waiter: trio.Event | None = None
-        self._ended = False
-
-    def note(self) -> None:
-        """Something arrived from the peer."""
-        self.count += 1
-        self._wake()
-
-    def end(self) -> None:
-        """The connection is gone: waiters raise :class:`ConnectionClosed`."""
-        self._ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
-
-    async def since(self, mark: int) -> None:
-        """Return once something arrived after ``count`` was ``mark``; raise
-        :class:`ConnectionClosed` if the connection ended before."""
-        while self.count == mark:
-            if self._ended:
-                raise ConnectionClosed(ABNORMAL_CLOSURE, "connection lost")
-            if self._waiter is None:
-                self._waiter = trio.Event()
-            await self._waiter.wait()
-
-
-def answered_by_anything(
-    send_ping: Callable[[bytes], Awaitable[bool]], heard: Heard
-) -> Callable[[int], Awaitable[None]]:
-    """A ``ping`` for :func:`keepalive` where any data from the peer after the ping counts
-    as its pong. ``send_ping(payload)`` returns False when no ping could go out yet (the
-    handshake is not done): that round then waits for nothing."""
-
-    async def ping(serial: int) -> None:
-        mark = heard.count
-        if await send_ping(serial.to_bytes(4, "big")):
-            await heard.since(mark)
-
-    return ping
-
-
-async def keepalive(
-    sock: MessageSocket,
-    ping: Callable[[int], Awaitable[object]],
-    interval: float,
-    pong_timeout: float,
-) -> None:
-    """Ping every ``interval`` s; abort ``sock`` when a pong is ``pong_timeout`` s late
-    (1006, "no pong within ..."), which every operation on ``sock`` then raises.
-
-    ``ping(n)`` sends the n-th ping and returns once its pong arrived; it raises
-    :class:`ConnectionClosed` when the connection is gone, which ends this. The pong's
-    deadline is also armed on the socket's watchdog (run by :func:`watched`), so it holds
-    even while the ping's write is stuck where no cancellation reaches (a server's
-    shielded write).
-    """
-    serial = 0
-    while sock.is_open:
-        await trio.sleep(interval)
-        if not sock.is_open:
-            return  # closing meanwhile: no pings during the closing handshake
-        serial += 1
-        late = ConnectionClosed(ABNORMAL_CLOSURE, f"no pong within {pong_timeout:g} s")
-        token = sock._arm(pong_timeout, late)
-        try:
-            with trio.move_on_after(pong_timeout) as scope:
-                try:
-                    await ping(serial)
-                except ConnectionClosed:
-                    return  # closed meanwhile: the receiver reports it
-        finally:
-            sock._deadlines.pop(token, None)
-        if scope.cancelled_caught:
-            sock.abort(late.reason)
-            return
 
 
 async def acquire_lock(lock: trio.Lock) -> None:

@@ -45,9 +45,9 @@ from trio_pipe.ws.base import (
     ConnectionClosed,
     MessageSocket,
     acquire_lock,
-    keepalive,
     watched,
 )
+from trio_pipe.ws.keepalive import keepalive
 from trio_pipe.ws.protocol import (
     Accepted,
     ClientProtocol,

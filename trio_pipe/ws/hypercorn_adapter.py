@@ -1,11 +1,13 @@
 """The one place that knows Hypercorn's internals: a WebSocket connection's TCP stream.
 
 It also fixes one Hypercorn 0.18 race (:class:`SendOrderedStream`): a client that leaves
-just as its endpoint returns must not stop the whole server. And it gives a server what
-keepalive pings need and ASGI lacks: :meth:`HypercornConnection.send_ping` sends a ping
-frame the way Hypercorn sends its own control frames, :meth:`HypercornConnection.listen`
-counts what the client sends on the WebSocket (Hypercorn reads the pongs and keeps them to
-itself).
+just as its endpoint returns must not stop the whole server. It writes messages the way
+Hypercorn does but without a scheduler pass before the write, several in one write
+(:meth:`HypercornConnection.send_messages`; see docs/architecture.md, "Writing messages
+under Hypercorn"). And it gives a server what keepalive pings need and ASGI lacks:
+:meth:`HypercornConnection.send_ping` sends a ping frame the way Hypercorn sends its own
+control frames, :meth:`HypercornConnection.listen` counts what the client sends on the
+WebSocket (Hypercorn reads the pongs and keeps them to itself).
 
 Hypercorn writes to the TCP stream inside a shielded cancel scope and keeps reading into
 an unbounded message buffer after a 1009 (see ``trio_pipe.ws.asgi``); neither its config
@@ -42,10 +44,10 @@ from wsproto.utilities import LocalProtocolError
 from trio_pipe.ws.base import (
     ABNORMAL_CLOSURE,
     ConnectionClosed,
-    Heard,
     WrappedStream,
     acquire_lock,
 )
+from trio_pipe.ws.keepalive import Heard
 
 __all__ = [
     "SCOPE_KEY",
