@@ -89,7 +89,12 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        trio.run(partial(main, args.host, args.port, os.environ.get("PROXY_TOKEN", "s3cret")))
+        # Ctrl-C as KeyboardInterrupt at the main task's checkpoints only, never inside
+        # library code half-way through an operation.
+        trio.run(
+            partial(main, args.host, args.port, os.environ.get("PROXY_TOKEN", "s3cret")),
+            restrict_keyboard_interrupt_to_checkpoints=True,
+        )
     except* KeyboardInterrupt:  # Ctrl-C: one line and the usual status 130, no traceback
         print("proxy_server: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -14,6 +14,11 @@ class Wakeup:
     once per message) and reusable, unlike an ``Event``. Only one task may park at a time:
     a second one gets ``RuntimeError`` instead of silently orphaning the first (use a
     ``trio.lowlevel.ParkingLot`` where several tasks wait).
+
+    Both methods are protected from ``KeyboardInterrupt``, as Trio asks of code that
+    reschedules tasks: a Ctrl-C landing between the record of the parked task and the
+    reschedule would otherwise leave a task asleep forever, or woken while it runs (Trio's
+    own state then breaks: seen as a hung Ctrl-C and a ``KeyError`` in ``task_exited``).
     """
 
     __slots__ = ("_task",)
@@ -21,6 +26,7 @@ class Wakeup:
     def __init__(self) -> None:
         self._task: trio.lowlevel.Task | None = None
 
+    @trio.lowlevel.enable_ki_protection
     def wake(self) -> None:
         """Wake the parked task, if any."""
         task = self._task
@@ -28,6 +34,7 @@ class Wakeup:
             self._task = None
             trio.lowlevel.reschedule(task)
 
+    @trio.lowlevel.enable_ki_protection
     async def park(self) -> None:
         """Sleep until :meth:`wake` (cancellation works as usual).
 

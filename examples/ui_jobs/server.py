@@ -32,7 +32,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     try:
-        trio.run(main, args.host, args.port)
+        # Ctrl-C as KeyboardInterrupt at the main task's checkpoints only, never inside
+        # library code half-way through an operation.
+        trio.run(main, args.host, args.port, restrict_keyboard_interrupt_to_checkpoints=True)
     except* KeyboardInterrupt:  # Ctrl-C: one line and the usual status 130, no traceback
         print("ui_jobs server: interrupted", file=sys.stderr)
         sys.exit(130)

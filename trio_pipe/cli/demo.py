@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"unknown --log-level {args.log_level!r}") from None
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        ok = trio.run(_main, args)
+        # KeyboardInterrupt at the main task's checkpoints only (not inside library code).
+        ok = trio.run(_main, args, restrict_keyboard_interrupt_to_checkpoints=True)
     except BaseException as exc:
         if not interrupted(exc):
             raise
