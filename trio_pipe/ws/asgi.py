@@ -146,10 +146,16 @@ class AsgiSocket(MessageSocket):
         """True if an abort can close the TCP socket under a blocked write."""
         return self._stream is not None
 
+    def _direct(self) -> HypercornConnection | None:
+        """The connection to write on past ASGI (HypercornConnection.send_messages), while
+        the app has not closed the WebSocket; None: through Starlette's ``send``."""
+        if self._websocket.application_state is _CONNECTED:
+            return self._connection
+        return None
+
     async def _send(self, data: bytes | str) -> None:
-        connection = self._connection
-        if connection is not None and self._websocket.application_state is _CONNECTED:
-            # The ASGI send, minus its wrappers (see HypercornConnection.send_message).
+        connection = self._direct()
+        if connection is not None:
             await connection.send_messages((data,))
             return
         if isinstance(data, bytes | bytearray | memoryview):
@@ -165,8 +171,8 @@ class AsgiSocket(MessageSocket):
             raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc)) from None
 
     async def _send_many(self, messages: Sequence[bytes | str]) -> None:
-        connection = self._connection
-        if connection is not None and self._websocket.application_state is _CONNECTED:
+        connection = self._direct()
+        if connection is not None:
             await connection.send_messages(messages)
             return
         for data in messages:

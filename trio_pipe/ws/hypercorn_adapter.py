@@ -152,7 +152,7 @@ class HypercornConnection:
         """Send WebSocket messages (bytes: binary, str: text) on the accepted WebSocket,
         their frames in one write.
 
-        What ASGI's ``websocket.send`` does per message, without the per-message trip through the
+        What ASGI's ``websocket.send`` does per message, without the trip through the
         app's ``send`` wrappers: the frame is made by Hypercorn's wsproto connection. Over
         HTTP/1.1 it is written as Hypercorn writes (under the connection's send lock, so
         in turn with Hypercorn's own frames; shielded, so a cancelled write never leaves
@@ -177,11 +177,15 @@ class HypercornConnection:
         except LocalProtocolError:  # a close frame crossed: wsproto sends nothing more
             raise ConnectionClosed(ABNORMAL_CLOSURE, "closing") from None
         frame = frames[0] if len(frames) == 1 else b"".join(frames)
-        if not self.raw_frames:
+        if self.raw_frames:
+            await self._write(frame)
+        else:
             await ws_stream.send(Data(stream_id=ws_stream.stream_id, data=frame))
-            for observe in self.send_observers:
-                observe(messages)
-            return
+        for observe in self.send_observers:
+            observe(messages)
+
+    async def _write(self, frame: bytes) -> None:
+        """Write ``frame`` to the TCP stream as Hypercorn does, a free lock taken at once."""
         server = self.server
         await acquire_lock(server.send_lock)
         try:
@@ -196,8 +200,6 @@ class HypercornConnection:
         if lost:  # as Hypercorn handles a failed write: the connection is over
             await server.protocol.handle(Closed())
             raise ConnectionClosed(ABNORMAL_CLOSURE, "connection lost")
-        for observe in self.send_observers:
-            observe(messages)
 
     def listen(self) -> Heard:
         """Count what the client sends on this WebSocket from now on (a pong, a message,

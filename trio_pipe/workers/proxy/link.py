@@ -291,10 +291,7 @@ class ProxyLink:
         sock, stats = self.sock, self.stats
         frames = list(pack(payloads, self._batch_limit)) if self.batching else payloads
         try:
-            if len(frames) == 1:
-                await sock.send(frames[0])
-            else:
-                await sock.send_many(frames)
+            await sock.send_many(frames)
         except ConnectionClosed as exc:
             self._writer_gone = True
             self._outbox.clear()
