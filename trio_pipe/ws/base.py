@@ -120,6 +120,9 @@ class MessageSocket(abc.ABC):
         self._watchdog_wakeup = Wakeup()
         self._closed: ConnectionClosed | None = None
         self._closing: ConnectionClosed | None = None  # our close frame is out (or going)
+        # A write failed: no more sends, but what arrived before the end is still read
+        # (every backend ends its receive side after what it already has).
+        self._send_ended: ConnectionClosed | None = None
         self._receivers = 0  # tasks inside receive()
         self._peer_closed = trio.Event()  # a receive() saw the end of the connection
         self._closer_wakeup: trio.Event | None = None
@@ -134,7 +137,7 @@ class MessageSocket(abc.ABC):
     def is_open(self) -> bool:
         """True until the connection closed, in either direction, was aborted, or we
         started closing it."""
-        return self._closed is None and self._closing is None
+        return self._closed is None and self._closing is None and self._send_ended is None
 
     @property
     def is_closing(self) -> bool:
@@ -168,12 +171,14 @@ class MessageSocket(abc.ABC):
     async def _sending(
         self, write: Callable[[Any], Awaitable[None]], what: Any, count: int
     ) -> None:
-        if self._closed is not None or self._closing is not None:
-            raise self._closed or self._closing  # type: ignore[misc]
+        refused = self._closed or self._closing or self._send_ended
+        if refused is not None:
+            raise refused
         await acquire_lock(self._send_lock)
         try:
-            if self._closed is not None or self._closing is not None:
-                raise self._closed or self._closing  # type: ignore[misc]
+            refused = self._closed or self._closing or self._send_ended
+            if refused is not None:
+                raise refused
             token = 0
             if self.write_timeout is not None and not self._guards_own_writes:
                 token = self._arm(self.write_timeout)
@@ -182,7 +187,11 @@ class MessageSocket(abc.ABC):
             except ConnectionClosed as exc:
                 if self._closing is not None and self._closed is None:
                     raise self._closing from None  # our close overtook it: still reading
-                raise self._set_closed(exc) from None
+                # Not closed for receiving: a peer that closed gracefully may have sent
+                # messages that are still queued; the receive side ends after them.
+                if self._send_ended is None:
+                    self._send_ended = exc
+                raise (self._closed or self._send_ended) from None
             finally:
                 if token:
                     self._deadlines.pop(token, None)
@@ -285,7 +294,11 @@ class MessageSocket(abc.ABC):
 
     @abc.abstractmethod
     async def _send(self, data: bytes | str) -> None:
-        """Send one message; raise ConnectionClosed if the connection is gone."""
+        """Send one message; raise ConnectionClosed if the connection is gone.
+
+        After a failed send, :meth:`_receive` must still end: once it has returned what
+        arrived before the end, it raises ConnectionClosed (the base keeps receiving
+        after a failed send, so a peer's graceful close loses nothing)."""
 
     async def _send_many(self, messages: Sequence[bytes | str]) -> None:
         """Send several messages; a backend that can write their frames at once does."""

@@ -114,7 +114,10 @@ class ClientSocket(MessageSocket):
             with self.guard_write():
                 await self._stream.send_all(data)
         except _STREAM_ERRORS as exc:
-            raise ConnectionClosed(ABNORMAL_CLOSURE, str(exc) or type(exc).__name__) from None
+            reason = str(exc) or type(exc).__name__
+            if self._ended is None:
+                self._lost(reason)  # the reader ends after what it already has
+            raise ConnectionClosed(ABNORMAL_CLOSURE, reason) from None
         finally:
             self._wire_lock.release()
 

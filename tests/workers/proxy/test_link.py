@@ -56,6 +56,7 @@ class HeldSocket(MessageSocket):
             else:
                 await trio.lowlevel.checkpoint()
             if self.broken is not None:
+                self._gone.set()  # as a real connection: a failed write ends reading too
                 raise self.broken
             self.frames.append(data)
             self.writes.append([data])

@@ -292,12 +292,12 @@ class ProxyLink:
         frames = list(pack(payloads, self._batch_limit)) if self.batching else payloads
         try:
             await sock.send_many(frames)
-        except ConnectionClosed as exc:
+        except ConnectionClosed:
+            # The receive loop goes on: a peer that closed gracefully may have sent
+            # messages that are still on their way to it, and it ends after them.
             self._writer_gone = True
             self._outbox.clear()
             self._outbox_room.unpark_all()
-            if not sock.is_closing:
-                self.lose(exc)
             return False
         if self.batching:
             stats.batches_sent += sum(1 for frame in frames if is_batch(frame))
