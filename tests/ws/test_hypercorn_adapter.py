@@ -21,7 +21,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from trio_pipe.serving import serve_asgi
-from trio_pipe.ws.asgi import AsgiSocket
+from trio_pipe.ws.asgi import AsgiSocket, asgi_socket
 from trio_pipe.ws.base import ConnectionClosed, GuardedStream, WriteTimeout
 from trio_pipe.ws.client import open_client_socket
 from trio_pipe.ws.hypercorn_adapter import (
@@ -168,3 +168,33 @@ def test_a_hypercorn_whose_layout_moved_fails_loudly() -> None:
     stream.send = loose_send  # a plain function, not a protocol's method
     with pytest.raises(HypercornLayoutChanged, match=r"WSStream\.send"):
         HypercornConnection.from_send(stream.app_send)
+
+
+async def test_a_middleware_that_wraps_receive_still_sees_every_message(nursery):
+    """AsgiSocket reads Hypercorn's queue itself only when nothing wraps ``receive``."""
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async with asgi_socket(websocket) as sock:
+            while True:
+                await sock.send(await sock.receive())
+
+    def shouting(app):
+        async def wrapped(scope, receive, send):
+            async def loud_receive():
+                message = await receive()
+                if message.get("text"):
+                    message = {**message, "text": message["text"].upper()}
+                return message
+
+            await app(scope, loud_receive, send)
+
+        return wrapped
+
+    app = shouting(Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
+    served = await nursery.start(serve_asgi, app)
+    with trio.fail_after(LIMIT):
+        async with open_client_socket(served.ws_url("/ws")) as sock:
+            for word in ("quiet", "please"):
+                await sock.send(word)
+                assert await sock.receive() == word.upper()

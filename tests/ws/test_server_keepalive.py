@@ -104,6 +104,7 @@ async def test_a_hypercorn_without_what_pings_need_fails_loudly(nursery):
         ("_send_wsproto_event", None, "_send_wsproto_event"),
         ("state", "CONNECTED", "WSStream.state"),
         ("closed", None, "WSStream.closed"),
+        ("app_put", None, "WSStream.app_put"),
     ]:
         moved_stream = copy.copy(ws_stream)
         setattr(moved_stream, name, moved)

@@ -29,6 +29,12 @@ Bounding memory under Hypercorn
     this socket with 1009 (a task in :meth:`receive` gets it) and aborts the TCP
     connection ``close_timeout`` seconds later unless the client closed it first.
 
+Reading messages
+    A message already queued by Hypercorn is taken from its queue directly (a check for
+    cancellation, no scheduler pass), unless a middleware wraps the app's ``receive``:
+    then through Starlette, so the middleware sees it. Only a receive that must wait
+    enters the cancel scope an oversize message ends.
+
 Noticing a frozen client
     With ``ping_interval``, the server pings the client every ``ping_interval`` seconds
     (ASGI has no ping; :meth:`~trio_pipe.ws.hypercorn_adapter.HypercornConnection.send_ping`
@@ -44,7 +50,7 @@ Noticing a frozen client
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -118,6 +124,12 @@ class AsgiSocket(MessageSocket):
         connection: HypercornConnection | None = websocket.scope.get(SCOPE_KEY)
         self._stream: trio.abc.Stream | None = None
         self._connection = connection
+        # Hypercorn's queue itself, when nothing wraps the app's ``receive`` on its way to
+        # this WebSocket (a middleware that does is honoured: Starlette's receive is used).
+        channel = connection.app_channel if connection is not None else None
+        if channel is not None and getattr(websocket, "_receive", None) != channel.receive:
+            channel = None
+        self._channel: trio.MemoryReceiveChannel[Any] | None = channel
         if connection is not None:
             self._stream = _guard_server(connection.server, connection.ws_stream, self)
             self._guards_own_writes = True  # every write reaches the guarded stream: one arm
@@ -179,22 +191,39 @@ class AsgiSocket(MessageSocket):
             await self._send(data)
 
     async def _receive(self) -> bytes | str:
-        # A scope per receive: an oversize message ends the wait (Hypercorn never tells).
+        channel = self._channel
+        if channel is not None and self._websocket.client_state is _CONNECTED:
+            # Straight from Hypercorn's queue, as Starlette's receive would take it.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                message = channel.receive_nowait()
+            except trio.WouldBlock:
+                message = await self._wait(channel.receive)
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                raise ConnectionClosed(ABNORMAL_CLOSURE, "") from None
+            if message["type"] == "websocket.disconnect":
+                self._websocket.client_state = WebSocketState.DISCONNECTED
+        else:
+            message = await self._wait(self._websocket.receive)
+        if message["type"] == "websocket.disconnect":
+            raise ConnectionClosed(message.get("code", 1005), message.get("reason") or "")
+        data = message.get("bytes")
+        return data if data is not None else message.get("text") or ""
+
+    async def _wait(self, receive: Callable[[], Awaitable[Any]]) -> Any:
+        # A scope while waiting: an oversize message ends the wait (Hypercorn never tells).
         message: Any = {}
         with trio.CancelScope() as scope:
             self._receive_scope = scope
             try:
-                message = await self._websocket.receive()
-            except (WebSocketDisconnect, RuntimeError) as exc:
+                message = await receive()
+            except (WebSocketDisconnect, RuntimeError, trio.EndOfChannel) as exc:
                 raise ConnectionClosed(getattr(exc, "code", ABNORMAL_CLOSURE), "") from None
             finally:
                 self._receive_scope = None
         if scope.cancelled_caught:
             raise self._closed or ConnectionClosed(MESSAGE_TOO_BIG, "")
-        if message["type"] == "websocket.disconnect":
-            raise ConnectionClosed(message.get("code", 1005), message.get("reason") or "")
-        data = message.get("bytes")
-        return data if data is not None else message.get("text") or ""
+        return message
 
     async def _close(self, code: int, reason: str) -> None:
         try:

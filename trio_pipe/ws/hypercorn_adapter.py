@@ -4,10 +4,13 @@ It also fixes one Hypercorn 0.18 race (:class:`SendOrderedStream`): a client tha
 just as its endpoint returns must not stop the whole server. It writes messages the way
 Hypercorn does but without a scheduler pass before the write, several in one write
 (:meth:`HypercornConnection.send_messages`; see docs/architecture.md, "Writing messages
-under Hypercorn"). And it gives a server what keepalive pings need and ASGI lacks:
-:meth:`HypercornConnection.send_ping` sends a ping frame the way Hypercorn sends its own
-control frames, :meth:`HypercornConnection.listen` counts what the client sends on the
-WebSocket (Hypercorn reads the pongs and keeps them to itself).
+under Hypercorn"). It reads them with less as well: the client's common frames are decoded
+past wsproto (:class:`~trio_pipe.ws.frame_splitter.FrameSplitter`) and queued for the app
+without a scheduler pass per message ("Reading messages under Hypercorn"). And it gives a
+server what keepalive pings need and ASGI lacks: :meth:`HypercornConnection.send_ping`
+sends a ping frame the way Hypercorn sends its own control frames,
+:meth:`HypercornConnection.listen` counts what the client sends on the WebSocket
+(Hypercorn reads the pongs and keeps them to itself).
 
 Hypercorn writes to the TCP stream inside a shielded cancel scope and keeps reading into
 an unbounded message buffer after a 1009 (see ``trio_pipe.ws.asgi``); neither its config
@@ -38,6 +41,7 @@ from hypercorn.protocol.events import Data, Event, StreamClosed
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import TCPServer
+from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError
 
@@ -47,6 +51,7 @@ from trio_pipe.ws.base import (
     WrappedStream,
     acquire_lock,
 )
+from trio_pipe.ws.frame_splitter import FrameSplitter, Raw
 from trio_pipe.ws.keepalive import Heard
 
 __all__ = [
@@ -83,6 +88,9 @@ class HypercornConnection:
     raw_frames: bool = False
     """True if the WebSocket's frames are the TCP stream's bytes (HTTP/1.1; over HTTP/2
     they travel inside the stream's DATA frames)."""
+    app_channel: trio.MemoryReceiveChannel[Any] | None = None
+    """Where Hypercorn queues the client's ASGI messages for the app (the channel behind
+    the app's ``receive``); None if ``receive`` was not that channel's."""
     send_observers: list[Callable[[Sequence[bytes | str]], None]] = attrs.field(factory=list)
     """Called with the messages of each :meth:`send_messages`, once they are written.
     Those messages do not pass through the app's ASGI ``send``: ASGI middleware that
@@ -90,10 +98,15 @@ class HypercornConnection:
     ``trio_pipe.session_watch`` does)."""
 
     @classmethod
-    def from_send(cls, send: Callable[..., Awaitable[None]]) -> HypercornConnection | None:
-        """The connection behind ``send``; None if ``send`` is not Hypercorn's (another
-        server). Raises :class:`HypercornLayoutChanged` if it is Hypercorn's but the
-        rest is not where it should be."""
+    def from_send(
+        cls,
+        send: Callable[..., Awaitable[None]],
+        receive: Callable[[], Awaitable[Any]] | None = None,
+    ) -> HypercornConnection | None:
+        """The connection behind ``send`` (and ``receive``, the app's ASGI pair); None if
+        ``send`` is not Hypercorn's (another server). Raises
+        :class:`HypercornLayoutChanged` if it is Hypercorn's but the rest is not where it
+        should be."""
         ws_stream = getattr(send, "__self__", None)
         if not isinstance(ws_stream, WSStream):
             return None
@@ -112,8 +125,11 @@ class HypercornConnection:
         # What pings need (send_ping, listen).
         if not inspect.iscoroutinefunction(getattr(ws_stream, "_send_wsproto_event", None)):
             raise HypercornLayoutChanged("WSStream has no _send_wsproto_event coroutine")
-        if not inspect.iscoroutinefunction(getattr(ws_stream, "handle", None)):
+        if not inspect.iscoroutinefunction(getattr(type(ws_stream), "handle", None)):
             raise HypercornLayoutChanged("WSStream.handle is not a coroutine method")
+        # What the client's messages take past wsproto (_ClientData, _QueueAll).
+        if not callable(getattr(ws_stream, "app_put", None)):
+            raise HypercornLayoutChanged("WSStream.app_put is not set when the app starts")
         if not isinstance(getattr(ws_stream, "state", None), ASGIWebsocketState):
             raise HypercornLayoutChanged("WSStream.state is not an ASGIWebsocketState")
         if not isinstance(getattr(ws_stream, "closed", None), bool):
@@ -127,7 +143,13 @@ class HypercornConnection:
             raise HypercornLayoutChanged("TCPServer.send_lock is not a trio.Lock")
         if not inspect.iscoroutinefunction(getattr(server.protocol, "handle", None)):
             raise HypercornLayoutChanged("TCPServer.protocol.handle is not a coroutine method")
-        return cls(server, ws_stream, raw_frames=isinstance(protocol, H11Protocol))
+        channel = getattr(receive, "__self__", None)
+        return cls(
+            server,
+            ws_stream,
+            raw_frames=isinstance(protocol, H11Protocol),
+            app_channel=channel if isinstance(channel, trio.MemoryReceiveChannel) else None,
+        )
 
     async def send_ping(self, payload: bytes) -> bool:
         """Send a WebSocket ping with ``payload``, as Hypercorn sends its own pongs: framed
@@ -211,33 +233,85 @@ class HypercornConnection:
         data reaches this WebSocket instead (``WSStream.handle``, looked up per event by
         Hypercorn's HTTP/1 and HTTP/2 protocols). Idempotent per connection.
         """
-        ws_stream = self.ws_stream
-        handle = ws_stream.__dict__.get("handle")
-        if isinstance(handle, _CountedHandle):
-            return handle.heard
-        counted = _CountedHandle(ws_stream.handle, Heard())
-        ws_stream.handle = counted  # type: ignore[method-assign]
-        return counted.heard
+        return _ClientData.of(self.ws_stream).heard
 
 
 _PINGABLE = (ASGIWebsocketState.HANDSHAKE, ASGIWebsocketState.CONNECTED)
+_OPEN = ConnectionState.OPEN
 
 
-class _CountedHandle:
-    """``WSStream.handle`` that notes each piece of the client's data first."""
+class _ClientData:
+    """``WSStream.handle`` that notes each piece of the client's data and decodes the
+    common frames itself (:class:`~trio_pipe.ws.frame_splitter.FrameSplitter`): whole
+    messages go straight to the app's queue, as Hypercorn would put them, and wsproto gets
+    the rest, whole frames only, so its state is what it would be had it read everything.
+    Until the WebSocket is accepted, and once either side starts closing, wsproto reads
+    it all."""
 
-    __slots__ = ("handle", "heard")
+    __slots__ = ("handle", "heard", "splitter", "ws_stream")
 
-    def __init__(self, handle: Callable[[Event], Awaitable[None]], heard: Heard) -> None:
-        self.handle = handle
-        self.heard = heard
+    def __init__(self, ws_stream: WSStream) -> None:
+        self.ws_stream = ws_stream
+        self.handle: Callable[[Event], Awaitable[None]] = ws_stream.handle
+        self.heard = Heard()
+        self.splitter = FrameSplitter(ws_stream.buffer.max_length)
+
+    @classmethod
+    def of(cls, ws_stream: WSStream) -> _ClientData:
+        """The wrapper on ``ws_stream``, put there if it is not yet."""
+        handle = ws_stream.__dict__.get("handle")
+        if isinstance(handle, _ClientData):
+            return handle
+        wrapper = cls(ws_stream)
+        ws_stream.handle = wrapper  # type: ignore[method-assign]
+        return wrapper
 
     async def __call__(self, event: Event) -> None:
-        if isinstance(event, Data):
-            self.heard.note()
-        elif isinstance(event, StreamClosed):
-            self.heard.end()
-        await self.handle(event)
+        if not isinstance(event, Data):
+            if isinstance(event, StreamClosed):
+                self.heard.end()
+            await self.handle(event)
+            return
+        self.heard.note()
+        splitter, ws_stream, put = self.splitter, self.ws_stream, self.ws_stream.app_put
+        if splitter.passthrough:
+            await self.handle(event)
+        elif (
+            put is not None
+            and ws_stream.state is ASGIWebsocketState.CONNECTED
+            and not ws_stream.closed
+            and getattr(getattr(ws_stream, "connection", None), "state", None) is _OPEN
+        ):
+            for item in splitter.feed(event.data):
+                if isinstance(item, Raw):
+                    await self.handle(Data(stream_id=event.stream_id, data=item.data))
+                elif ws_stream.closed:  # as Hypercorn: nothing more for an ended stream
+                    return
+                elif isinstance(item, str):
+                    await put({"type": "websocket.receive", "bytes": None, "text": item})
+                else:
+                    await put({"type": "websocket.receive", "bytes": item, "text": None})
+        else:
+            held = splitter.stop()
+            await self.handle(Data(stream_id=event.stream_id, data=held + event.data))
+
+
+class _QueueAll:
+    """``WSStream.app_put`` that queues a message for the app without a scheduler pass
+    while the queue has room (Hypercorn's own put is a channel ``send``, which yields
+    after each message). So the client's messages that arrive in one read are all queued
+    in one step, and the app finds them waiting; a full queue still blocks the reader."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: trio.MemorySendChannel[Any]) -> None:
+        self.channel = channel
+
+    async def __call__(self, message: Any) -> None:
+        try:
+            self.channel.send_nowait(message)
+        except trio.WouldBlock:
+            await self.channel.send(message)
 
 
 def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -247,12 +321,17 @@ def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., A
 
     async def recorded(scope: Any, receive: Any, send: Any) -> None:
         if scope.get("type") == "websocket" and SCOPE_KEY not in scope:
-            connection = HypercornConnection.from_send(send)
+            connection = HypercornConnection.from_send(send, receive)
             if connection is not None:
                 scope[SCOPE_KEY] = connection
                 server = connection.server
                 if not isinstance(server.stream, SendOrderedStream):
                     server.stream = SendOrderedStream(server.stream)  # type: ignore[assignment]
+                ws_stream = connection.ws_stream
+                put = getattr(ws_stream.app_put, "__self__", None)
+                if isinstance(put, trio.MemorySendChannel):
+                    ws_stream.app_put = _QueueAll(put)
+                _ClientData.of(ws_stream)
         await app(scope, receive, send)
 
     return recorded
