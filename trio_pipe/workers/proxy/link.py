@@ -10,10 +10,11 @@ Error handling
     Nothing a peer sends can stop the receive loop: a frame that does not decode (bad
     JSON, unknown type, over the serializer's ``max_size``, wrong field types) or that the
     admission rule refuses is logged, counted in :class:`ProxyStats` (by reason) and
-    dropped, and the
-    loop reads the next one. A message that cannot be encoded is logged, counted and not
-    sent. The loop ends only when the connection does (:class:`ConnectionClosed`, from a
-    close in either direction, a vanished peer or a send that timed out), and
+    dropped, and the loop reads the next one. A message that cannot be encoded is logged,
+    counted and not sent. The loop ends only when the socket's receive side does
+    (:class:`ConnectionClosed`, from a close in either direction, a vanished peer or a
+    send that timed out); a send that meets the end of the connection stops the sends
+    but not the loop, which first delivers what the peer sent before its close.
     :meth:`ProxyLink.run` returns how it ended. Cancelling ``run`` is how a worker stops it.
 
 Refusing early: with the JSON serializer, :func:`tag_refuser` reads a frame's type tag
@@ -209,7 +210,8 @@ class ProxyLink:
         and no send under way, the message is then sent from the caller's task (see the
         module doc) instead of queued for the writer.
 
-        A closed connection ends the receive loop, so :meth:`run` returns.
+        After a send meets the end of the connection, no more go out; the receive loop
+        still delivers what arrived before the end, then :meth:`run` returns.
         """
         if self._lost is not None:
             return False
