@@ -6,25 +6,32 @@ p99 gap <= 2 x 40 ms, lag growth < 100 ms), and so is the load generator
 (``benchmarks/_wsload.py``, one process). Servers, fresh for every run:
 
 * ``trio_pipe``: ``trio_pipe.multiprocess.serve_processes`` with P processes, each
-  serving the ``bare`` echo bot of ``transport_sessions`` (FastAPIWebsocketTransport +
-  ``PipelineTask``) under Hypercorn on Trio; ``--mode reuseport`` (default, each process
-  its own ``SO_REUSEPORT`` socket) or ``shared`` (one inherited socket);
+  serving the echo bot of ``transport_sessions`` under Hypercorn on Trio; ``--mode
+  reuseport`` (default, each process its own ``SO_REUSEPORT`` socket) or ``shared`` (one
+  inherited socket);
 * ``pipecat``: the same bot on Pipecat 1.14 under ``uvicorn --workers P`` (one shared
-  socket, uvicorn's model), RTVI, turn tracking and the idle timeout off;
+  socket, uvicorn's model);
 * ``--metrics``: also trio_pipe with ``trio_pipe.metrics`` on (sessions counted,
   pacing histograms), 1 process, to measure what metrics cost.
 
-For each P the figure is the largest N kept up with, found by ``transport_sessions``'
-search (``benchmarks/_ramp.py``: climb from ``--start`` by ``--step``, then halve the gap
-down to ``--resolution``; later rounds start at the previous answer). Rounds alternate the
-sides at each P (``--rounds``, 3 by default), and the ``speedup`` entries are the medians
-of the per-round ratios trio_pipe / Pipecat at each P, with min and max; ``scaling`` holds
-each side's 2-process / 1-process ratio per round (no comparison with Pipecat, so not in
-the report's table).
+Both of ``transport_sessions``' configurations run (``--configs``): ``bare`` (ours a
+``PipelineTask``; Pipecat's ``PipelineWorker`` with RTVI, turn tracking and the idle timeout
+off) and ``worker``, as users run them (each side's ``PipelineWorker`` with its defaults,
+RTVI on, under a ``WorkerRunner``). The ``bare`` figures keep their names
+(``max_sessions_kept_up.xP``); the ``worker`` ones are ``max_sessions_kept_up.worker.xP``.
+
+For each configuration and P the figure is the largest N kept up with, found by
+``transport_sessions``' search (``benchmarks/_ramp.py``: climb from ``--start`` by
+``--step``, then halve the gap down to ``--resolution``; later rounds start at the previous
+answer). Rounds alternate the sides at each P (``--rounds``, 3 by default), and the
+``speedup`` entries are the medians of the per-round ratios trio_pipe / Pipecat at each P,
+with min and max; ``scaling`` holds each side's 2-process / 1-process ratio per round (no
+comparison with Pipecat, so not in the report's table).
 
     python -m benchmarks.multiprocess_sessions [--start 40 --step 40 --resolution 20]
     python -m benchmarks.multiprocess_sessions --quick     # 4 s runs at 40 and 80, 1 round
     python -m benchmarks.multiprocess_sessions --processes 1 --metrics --ours-only
+    python -m benchmarks.multiprocess_sessions --configs worker      # one configuration
 
 On a 2-core machine the load generator shares the cores with the servers, so the
 2-process figure is a lower bound of what two cores serve.
@@ -44,7 +51,7 @@ from typing import Any
 
 from benchmarks._harness import MIN_ROUNDS, Metric, compare, emit, field, pipecat_python
 from benchmarks._ramp import Search, find_capacity, next_search
-from benchmarks.transport_sessions import PIPECAT_SERVER, echo_app, keeps_up
+from benchmarks.transport_sessions import CONFIGS, PIPECAT_SERVER, echo_app, keeps_up
 
 # The Pipecat bot of transport_sessions as an importable module for `uvicorn --workers`.
 _PIPECAT_APP = (
@@ -58,6 +65,12 @@ def bare_app() -> Any:
     return echo_app("bare")
 
 
+def worker_app() -> Any:
+    """The ``worker`` echo bot of ``transport_sessions``: a ``PipelineWorker`` with its
+    defaults (RTVI on) under a ``WorkerRunner``, as users run it."""
+    return echo_app("worker")
+
+
 def bare_app_with_metrics() -> Any:
     """:func:`bare_app` with trio_pipe.metrics on (sessions counted, pacing histograms)."""
     from trio_pipe.metrics import Metrics
@@ -65,10 +78,11 @@ def bare_app_with_metrics() -> Any:
     return Metrics().asgi(bare_app())
 
 
-def _our_server(processes: int, mode: str, metrics: bool) -> None:
+def _our_server(processes: int, mode: str, metrics: bool, config: str) -> None:
     from trio_pipe.multiprocess import serve_processes
 
-    factory = bare_app_with_metrics if metrics else bare_app
+    factories = {"worker": worker_app, "bare": bare_app_with_metrics if metrics else bare_app}
+    factory = factories[config]
     if mode == "direct":  # one process, this one: its CPU is the server's (/proc/PID)
         import trio
 
@@ -107,9 +121,15 @@ def _wait_listening(port: int, timeout: float = 60.0) -> None:
 
 
 def measure(
-    side: str, processes: int, n: int, seconds: float, args: argparse.Namespace, mode: str = ""
+    side: str,
+    processes: int,
+    n: int,
+    seconds: float,
+    args: argparse.Namespace,
+    mode: str = "",
+    config: str = "bare",
 ):
-    """One run: a fresh server group, the load generator, a graceful stop."""
+    """One run: a fresh server group (of ``config``), the load generator, a graceful stop."""
     with tempfile.TemporaryDirectory() as tmp:
         if side == "pipecat":
             python = pipecat_python()
@@ -120,7 +140,7 @@ def measure(
             argv = [python, "-m", "uvicorn", "pipecat_bench_app:app", "--app-dir", tmp]
             argv += ["--port", str(port), "--workers", str(processes), "--lifespan", "off"]
             argv += ["--log-level", "error"]
-            env = dict(os.environ, LOGURU_LEVEL="ERROR")
+            env = dict(os.environ, LOGURU_LEVEL="ERROR", BENCH_CONFIG=config)
             server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
             try:
                 _wait_listening(port)
@@ -131,7 +151,7 @@ def measure(
         else:
             argv = [sys.executable, "-m", "benchmarks.multiprocess_sessions", "--role-server"]
             on = "1" if side == "trio_pipe+metrics" else "0"
-            argv += [str(processes), mode or args.mode, on]
+            argv += [str(processes), mode or args.mode, on, config]
             server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
             assert server.stdout is not None
             url = server.stdout.readline().strip()
@@ -162,28 +182,36 @@ def measure(
     return run
 
 
-def ramp(side: str, processes: int, search: Search, args: argparse.Namespace) -> dict[str, Any]:
+def ramp(
+    side: str, processes: int, search: Search, args: argparse.Namespace, config: str = "bare"
+) -> dict[str, Any]:
     """One round of one server group: the search for the largest N it keeps up with."""
     runs: list[dict[str, Any]] = []
 
     def keeps_up(n: int) -> bool:
-        run = measure(side, processes, n, args.seconds, args)
+        run = measure(side, processes, n, args.seconds, args, config=config)
         runs.append(run)
         brief = {k: run.get(k) for k in ("echoed_ratio", "gap_p99_ms", "lag_growth_ms")}
-        print(f"[multiprocess] {side} x{processes} N={n}: {brief}", file=sys.stderr)
+        print(f"[multiprocess] {side} {config} x{processes} N={n}: {brief}", file=sys.stderr)
         return bool(run["keeps_up"])
 
     kept = find_capacity(keeps_up, search)
     return {"max_sessions_kept_up": kept, "runs": runs}
 
 
-def label(processes: int) -> str:
+def label(processes: int, config: str = "bare") -> str:
     """The report's name of the comparison at ``processes`` server processes."""
     noun = "process" if processes == 1 else "processes"
-    return f"real-time sessions kept up with, {processes} server {noun} a side, both bare"
+    return f"real-time sessions kept up with, {processes} server {noun} a side, {CONFIGS[config]}"
 
 
-def scaling(kept: list[dict[str, int]]) -> list[float | None]:
+def key(processes: int, config: str) -> str:
+    """Where a figure is filed: ``x2`` for ``bare`` (its name before ``worker`` was
+    measured too, so runs of either age pool and compare), ``worker.x2``."""
+    return f"x{processes}" if config == "bare" else f"{config}.x{processes}"
+
+
+def scaling(kept: list[dict[int, int]]) -> list[float | None]:
     """Per round, the 2-process figure over the 1-process one (None without both)."""
     return [round(k[2] / k[1], 3) if k.get(1) and k.get(2) else None for k in kept]
 
@@ -208,7 +236,7 @@ def metrics_cost(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--start", type=int, default=40, help="first N of the search")
     parser.add_argument("--step", type=int, default=40, help="the first round's climb")
     parser.add_argument("--resolution", type=int, default=20, help="sessions (search stops)")
@@ -217,6 +245,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--mode", choices=("reuseport", "shared"), default="reuseport")
+    parser.add_argument(
+        "--configs", nargs="+", choices=tuple(CONFIGS), default=list(CONFIGS), help="bots run"
+    )
     parser.add_argument("--metrics", action="store_true", help="also trio_pipe + metrics")
     parser.add_argument("--ours-only", action="store_true", help="skip Pipecat")
     parser.add_argument(
@@ -226,11 +257,11 @@ def main() -> None:
         help="only measure server CPU per session at N sessions, metrics off vs on",
     )
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="alternating rounds")
-    parser.add_argument("--role-server", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--role-server", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role_server:
-        processes, mode, metrics = args.role_server
-        _our_server(int(processes), mode, metrics == "1")
+        processes, mode, metrics, config = args.role_server
+        _our_server(int(processes), mode, metrics == "1", config)
         return
     if args.metrics_cost:
         emit({"benchmark": "multiprocess_sessions", "metrics_cost": metrics_cost(args)})
@@ -253,39 +284,52 @@ def main() -> None:
         "rounds": args.rounds,
         "search": vars(first),
     }
-    # kept[side][round][processes]: the largest N kept up with
-    kept: dict[str, list[dict[int, int]]] = {side: [] for side in sides}
+    groups = [(side, config) for config in args.configs for side in sides]
+    # Metrics are measured on the bare bot only (their cost, not another configuration).
+    groups = [(side, c) for side, c in groups if side != "trio_pipe+metrics" or c == "bare"]
+    # kept[(side, config)][round][processes]: the largest N kept up with
+    kept: dict[tuple[str, str], list[dict[int, int]]] = {group: [] for group in groups}
     for round_no in range(max(1, args.rounds)):
-        for side in sides:
-            kept[side].append({})
+        for group in groups:
+            kept[group].append({})
         for processes in args.processes:
-            for side in sides:
-                before = kept[side][round_no - 1].get(processes, 0) if round_no else 0
+            for side, config in groups:
+                rounds = kept[side, config]
+                before = rounds[round_no - 1].get(processes, 0) if round_no else 0
                 search = next_search(first, before) if round_no else first
-                outcome = ramp(side, processes, search, args)
-                doc.setdefault(side, {}).setdefault(f"x{processes}", []).append(outcome)
-                kept[side][round_no][processes] = outcome["max_sessions_kept_up"]
-    doc["max_sessions_kept_up"] = {
-        side: {f"x{p}": [k[p] for k in rounds] for p in args.processes}
-        for side, rounds in kept.items()
-    }
-    doc["scaling"] = {f"{side}: 2 processes / 1": scaling(rounds) for side, rounds in kept.items()}
-    if "pipecat" in kept:
-        per_round = [{f"x{p}": k.get(p) for p in k} for k in kept["trio_pipe"]]
-        theirs = [{f"x{p}": k.get(p) for p in k} for k in kept["pipecat"]]
-        doc["speedup"] = compare(
-            per_round,
-            theirs,
-            {
-                f"max_sessions_kept_up.x{p}": Metric(label(p), field(f"x{p}"))
-                for p in args.processes
-            },
-        )
-    if "trio_pipe+metrics" in kept:
+                outcome = ramp(side, processes, search, args, config)
+                doc.setdefault(side, {}).setdefault(key(processes, config), []).append(outcome)
+                rounds[round_no][processes] = outcome["max_sessions_kept_up"]
+    doc["max_sessions_kept_up"] = {}
+    doc["scaling"] = {}
+    for (side, config), rounds in kept.items():
+        figures = doc["max_sessions_kept_up"].setdefault(side, {})
+        for p in args.processes:
+            figures[key(p, config)] = [k[p] for k in rounds]
+        name = side if config == "bare" else f"{side} ({config})"
+        doc["scaling"][f"{name}: 2 processes / 1"] = scaling(rounds)
+    speedup: dict[str, Any] = {}
+    for config in args.configs:
+        if ("pipecat", config) not in kept:
+            continue
+        ours = [{key(p, config): k.get(p) for p in k} for k in kept["trio_pipe", config]]
+        theirs = [{key(p, config): k.get(p) for p in k} for k in kept["pipecat", config]]
+        metrics = {
+            f"max_sessions_kept_up.{key(p, config)}": Metric(
+                label(p, config), field(key(p, config))
+            )
+            for p in args.processes
+        }
+        speedup.update(compare(ours, theirs, metrics))
+    if speedup:
+        doc["speedup"] = speedup
+    if ("trio_pipe+metrics", "bare") in kept:
         doc["metrics_on_over_off"] = {
             f"x{p}": [
                 round(on[p] / off[p], 3) if on.get(p) and off.get(p) else None
-                for on, off in zip(kept["trio_pipe+metrics"], kept["trio_pipe"], strict=True)
+                for on, off in zip(
+                    kept["trio_pipe+metrics", "bare"], kept["trio_pipe", "bare"], strict=True
+                )
             ]
             for p in args.processes
         }

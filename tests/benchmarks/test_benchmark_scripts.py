@@ -58,7 +58,12 @@ NO_SPEEDUP: dict[str, str] = {}
 #: Comparisons each script must publish (the rows the docs quote).
 EXPECTED: dict[str, set[str]] = {
     "jobs_inprocess": {"jobs_per_s", "rtt_early_p50", "rtt_p50"},
-    "multiprocess_sessions": {"max_sessions_kept_up.x1", "max_sessions_kept_up.x2"},
+    "multiprocess_sessions": {
+        "max_sessions_kept_up.x1",
+        "max_sessions_kept_up.x2",
+        "max_sessions_kept_up.worker.x1",
+        "max_sessions_kept_up.worker.x2",
+    },
     "pipeline_throughput": {"frames_per_s.bare", "frames_per_s.worker"},
     "transport_sessions": {
         "max_sessions_kept_up.bare",
