@@ -1,17 +1,29 @@
-"""Load generator for ``transport_sessions``: N WebSocket voice sessions from one process.
+"""Load generator for the session benchmarks: N WebSocket voice sessions from one process.
 
     python -m benchmarks._wsload URL N SECONDS SERVER_PID
 
 Each session streams 16 kHz mono PCM16 in 20 ms protobuf audio frames (Pipecat's wire
 format) in real time for SECONDS, the sessions' phases spread over the 20 ms period, and
-stamps every echoed audio message as it arrives. The client is deliberately lean (raw Trio
-sockets, the WebSocket framing by hand, every outgoing frame precomputed) so that it costs
-little next to the server it measures, and it is the same client for every server.
+stamps every echoed audio message as it arrives. Prints one JSON object: echoed/sent
+audio, inter-arrival gaps of echoed messages against the ideal 40 ms (the server's chunk),
+lag (arrival of a chunk minus the send of the last input frame it holds) and its growth
+from the first second to the last, the server's CPU (from /proc/SERVER_PID/stat) and the
+client's own.
 
-Prints one JSON object: echoed/sent audio, inter-arrival gaps of echoed messages against
-the ideal 40 ms (the server's chunk), lag (arrival of a chunk minus the send of the last
-input frame it holds) and its growth from the first second to the last, the server's CPU
-(from /proc/SERVER_PID/stat) and the client's own.
+Why it is not on Trio
+    It shares the machine with the servers it measures, so every cycle it spends is one
+    a server cannot: with two server processes on two cores, a client on Trio (two tasks
+    and a timer wake-up per session and frame) took a third to half a core at 100-140
+    sessions and capped what a second server process could show. This one is a single
+    thread around one ``select.epoll``: the sessions' send times, spread over the period,
+    form one increasing sequence, so one loop sends whatever is due, then waits in epoll
+    for echoes until the next send is due. Every outgoing frame is precomputed, and
+    incoming frames are only delimited, never decoded. It is the same client for every
+    server.
+
+Resource handling
+    Every socket is closed when :func:`run` returns, whatever happened. A session whose
+    connection fails or ends early is counted in ``failed_sessions``; the others go on.
 """
 
 from __future__ import annotations
@@ -20,12 +32,12 @@ import base64
 import itertools
 import json
 import os
+import select
+import socket
 import statistics
 import sys
 import time
 from urllib.parse import urlparse
-
-import trio
 
 from trio_pipe.frames import OutputAudioRawFrame
 from trio_pipe.serializers.protobuf import ProtobufFrameSerializer
@@ -37,6 +49,15 @@ CHUNK_BYTES = FRAME_BYTES * 2  # the server's 40 ms output chunk
 IDEAL_GAP = 2 * FRAME_SECS
 WARMUP_MESSAGES = 5  # gaps and lag skip a session's first messages (its pipeline starting)
 TAIL_SECS = 1.0  # wait for the last echoes after the stream ends
+CONNECT_TIMEOUT = 30.0  # for every session's handshake together
+SETTLE_SECS = 0.5  # after the handshakes: let every server-side session start its pipeline
+CLOSE_TIMEOUT = 1.0  # for the server's close frames, at the end
+
+_CLOSE = 0x8
+_PING = 0x9
+_PONG = 0xA
+_BINARY = 0x2
+_PROTOBUF_AUDIO = 0x12  # the first byte of a protobuf Frame holding audio
 
 
 def _client_frame(opcode: int, payload: bytes) -> bytes:
@@ -64,74 +85,71 @@ def _audio_message() -> bytes:
 
 
 class Session:
-    """One client: connect, stream, read."""
+    """One client connection: its handshake, its unsent bytes, what it saw arrive."""
 
-    def __init__(self, url: str, message: bytes) -> None:
-        parts = urlparse(url)
-        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port, parts.path
-        self.message = message
-        self.stream: trio.SocketStream | None = None
+    __slots__ = (
+        "arrivals",
+        "buffer",
+        "closed",
+        "error",
+        "handshaken",
+        "pending",
+        "send_late",
+        "sent_at",
+        "sock",
+    )
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
         self.buffer = bytearray()
+        self.pending = bytearray()  # bytes the socket did not take yet
+        self.handshaken = False
+        self.closed = False
+        self.error: str | None = None
         self.sent_at: list[float] = []
         self.send_late: list[float] = []  # how late the client itself sent each frame
         self.arrivals: list[float] = []  # one per echoed audio message
-        self.closed = False
-        self.closed_event = trio.Event()
-        self.error: str | None = None
 
-    async def connect(self) -> None:
-        stream = await trio.open_tcp_stream(self.host, self.port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        await stream.send_all(request.encode())
-        data = bytearray()
-        while b"\r\n\r\n" not in data:
-            chunk = await stream.receive_some(65536)
-            if not chunk:
-                raise ConnectionError("closed during the handshake")
-            data += chunk
-        head, _, rest = bytes(data).partition(b"\r\n\r\n")
-        if b" 101 " not in head.split(b"\r\n", 1)[0]:
-            raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
-        self.buffer += rest
-        self.stream = stream
+    def write(self, data: bytes) -> None:
+        """Send ``data`` after whatever is pending, as far as the socket takes it."""
+        if self.closed:
+            return
+        if self.pending:
+            self.pending += data
+            data = bytes(self.pending)
+            self.pending.clear()
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self.fail(f"send: {exc!r}")
+            return
+        if sent < len(data):
+            self.pending += data[sent:]
 
-    async def send(self, start: float, frames: int) -> None:
-        assert self.stream is not None
-        offset = time.perf_counter() - trio.current_time()  # perf_counter on Trio's clock
-        for j in range(frames):
-            due = start + j * FRAME_SECS
-            await trio.sleep_until(due)
-            now = time.perf_counter()
-            self.sent_at.append(now)
-            self.send_late.append(now - offset - due)
-            try:
-                await self.stream.send_all(self.message)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self.error = f"send: {exc!r}"
-                return
+    def fail(self, error: str) -> None:
+        if self.error is None:
+            self.error = error
+        self.closed = True
 
-    async def read(self) -> None:
-        assert self.stream is not None
+    def feed(self, data: bytes, now: float) -> None:
+        """Take received bytes: finish the handshake, then delimit frames (nothing after
+        a close frame counts)."""
+        if self.closed:
+            return
         buf = self.buffer
-        while not self.closed:
-            try:
-                chunk = await self.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._set_closed()
+        buf += data
+        if not self.handshaken:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
                 return
-            if not chunk:
-                self._set_closed()
+            status = bytes(buf[: buf.find(b"\r\n")])
+            if b" 101 " not in status:
+                self.fail(f"handshake: {status.decode(errors='replace')}")
                 return
-            now = time.perf_counter()
-            buf += chunk
-            await self._parse(buf, now)
-
-    async def _parse(self, buf: bytearray, now: float) -> None:
+            del buf[: end + 4]
+            self.handshaken = True
         while len(buf) >= 2:
             length, i = buf[1] & 0x7F, 2
             if length == 126:
@@ -145,31 +163,133 @@ class Session:
             if len(buf) < i + length:
                 return
             opcode = buf[0] & 0x0F
-            first = buf[i] if length else 0
-            payload = bytes(buf[i : i + length]) if opcode in (0x8, 0x9) else b""
-            del buf[: i + length]
-            if opcode == 0x2 and first == 0x12:  # a protobuf Frame holding audio
+            if opcode == _BINARY and length and buf[i] == _PROTOBUF_AUDIO:
                 self.arrivals.append(now)
-            elif opcode == 0x9 and self.stream is not None:  # ping: answer it
-                await self.stream.send_all(_client_frame(0xA, payload))
-            elif opcode == 0x8:
-                self._set_closed()
+            elif opcode == _PING:
+                self.write(_client_frame(_PONG, bytes(buf[i : i + length])))
+            elif opcode == _CLOSE:
+                self.closed = True
+                del buf[:]
                 return
+            del buf[: i + length]
 
-    def _set_closed(self) -> None:
-        self.closed = True
-        self.closed_event.set()
 
-    async def close(self) -> None:
-        if self.stream is None:
+def due_time(start: float, k: int, count: int) -> float:
+    """When the ``k``-th send of the run is due: from session ``k % count``, its frame
+    ``k // count``; session ``i``'s phase is ``i / count`` of the period, so the due times
+    of successive ``k`` never decrease and one loop can walk them in order."""
+    frame, session = divmod(k, count)
+    return start + (frame + session / count) * FRAME_SECS
+
+
+class Load:
+    """N sessions against one URL, driven by one epoll loop (see the module doc)."""
+
+    def __init__(self, url: str, n: int) -> None:
+        parts = urlparse(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port, parts.path
+        self.n = n
+        self.epoll = select.epoll()
+        self.sessions: list[Session] = []
+        self.by_fd: dict[int, Session] = {}
+
+    def close(self) -> None:
+        for s in self.sessions:
+            s.sock.close()
+        self.epoll.close()
+
+    def connect(self) -> None:
+        """Open every connection and wait (up to ``CONNECT_TIMEOUT``) for the handshakes."""
+        for _ in range(self.n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = Session(sock)
+            self.sessions.append(session)
+            try:
+                sock.connect((self.host, self.port))
+            except OSError as exc:
+                session.fail(f"connect: {exc!r}")
+                continue
+            sock.setblocking(False)
+            self.by_fd[sock.fileno()] = session
+            self.epoll.register(sock.fileno(), select.EPOLLIN)
+            key = base64.b64encode(os.urandom(16)).decode()
+            session.write(
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+        deadline = time.perf_counter() + CONNECT_TIMEOUT
+        while any(not s.handshaken and not s.closed for s in self.sessions):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            self.poll(left)
+        for s in self.sessions:
+            if not s.handshaken:
+                s.fail(s.error or "connect: no handshake in time")
+
+    def poll(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for data; feed what arrives, stamped on arrival."""
+        events = self.epoll.poll(max(timeout, 0.0))
+        if not events:
             return
-        try:
-            await self.stream.send_all(_client_frame(0x8, (1000).to_bytes(2, "big")))
-            with trio.move_on_after(1.0):
-                await self.closed_event.wait()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        await self.stream.aclose()
+        now = time.perf_counter()
+        for fd, _ in events:
+            session = self.by_fd[fd]
+            try:
+                data = session.sock.recv(262144)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                data = b""
+                session.fail(f"receive: {exc!r}")
+            if not data:
+                session.closed = True
+                self.epoll.unregister(fd)
+                del self.by_fd[fd]
+                continue
+            session.feed(data, now)
+            if session.closed:  # a close frame: the server is done with this session
+                self.epoll.unregister(fd)
+                del self.by_fd[fd]
+
+    def stream(self, message: bytes, seconds: float) -> None:
+        """Send ``message`` from every live session every 20 ms for ``seconds``, in real
+        time, reading echoes in between, then read for ``TAIL_SECS`` more."""
+        live = [s for s in self.sessions if s.handshaken and not s.closed]
+        count = len(live)
+        total = int(seconds / FRAME_SECS) * count
+        start = time.perf_counter() + 0.1
+        k = 0
+        while k < total:
+            due = due_time(start, k, count)
+            now = time.perf_counter()
+            while due <= now:
+                s = live[k % count]
+                sent = time.perf_counter()
+                s.sent_at.append(sent)
+                s.send_late.append(sent - due)
+                s.write(message)
+                k += 1
+                if k == total:
+                    break
+                due = due_time(start, k, count)
+            if k < total:
+                self.poll(due - time.perf_counter())
+        end = time.perf_counter() + TAIL_SECS
+        while (left := end - time.perf_counter()) > 0:
+            self.poll(left)
+
+    def say_goodbye(self) -> None:
+        """Send a close frame on every open session; wait a little for the servers'."""
+        goodbye = _client_frame(_CLOSE, (1000).to_bytes(2, "big"))
+        for s in self.sessions:
+            if not s.closed:
+                s.write(goodbye)
+        end = time.perf_counter() + CLOSE_TIMEOUT
+        while self.by_fd and (left := end - time.perf_counter()) > 0:
+            self.poll(left)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -230,38 +350,19 @@ def summarize(sessions: list[Session], seconds: float) -> dict[str, float]:
     }
 
 
-async def main(url: str, n: int, seconds: float, server_pid: int) -> dict[str, object]:
-    message = _audio_message()
-    sessions = [Session(url, message) for _ in range(n)]
-    limiter = trio.CapacityLimiter(16)
-
-    async def connect(s: Session) -> None:
-        async with limiter:
-            try:
-                await s.connect()
-            except (OSError, ConnectionError) as exc:
-                s.error = f"connect: {exc!r}"
-
-    async with trio.open_nursery() as nursery:
-        for s in sessions:
-            nursery.start_soon(connect, s)
-    live = [s for s in sessions if s.stream is not None]
-    await trio.sleep(0.5)  # let every server-side session start its pipeline
-    frames = int(seconds / FRAME_SECS)
-    cpu0, wall0, own0 = _cpu_seconds(server_pid), time.perf_counter(), time.process_time()
-    start = trio.current_time() + 0.1
-    async with trio.open_nursery() as nursery:
-        for s in live:
-            nursery.start_soon(s.read)
-        async with trio.open_nursery() as senders:
-            for i, s in enumerate(live):
-                senders.start_soon(s.send, start + FRAME_SECS * i / max(1, len(live)), frames)
-        await trio.sleep(TAIL_SECS)
+def run(url: str, n: int, seconds: float, server_pid: int) -> dict[str, object]:
+    """Run the load (see the module doc) and return its figures."""
+    load = Load(url, n)
+    try:
+        load.connect()
+        time.sleep(SETTLE_SECS)
+        cpu0, wall0, own0 = _cpu_seconds(server_pid), time.perf_counter(), time.process_time()
+        load.stream(_audio_message(), seconds)
         cpu1, wall1, own1 = _cpu_seconds(server_pid), time.perf_counter(), time.process_time()
-        async with trio.open_nursery() as closers:
-            for s in live:
-                closers.start_soon(s.close)
-        nursery.cancel_scope.cancel()
+        load.say_goodbye()
+    finally:
+        load.close()
+    sessions = load.sessions
     result: dict[str, object] = {"sessions": n, "seconds": seconds}
     result.update(summarize(sessions, seconds))
     server_core = (cpu1 - cpu0) / (wall1 - wall0)
@@ -274,4 +375,4 @@ async def main(url: str, n: int, seconds: float, server_pid: int) -> dict[str, o
 
 if __name__ == "__main__":
     url, n, seconds, pid = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(trio.run(main, url, n, seconds, pid)), flush=True)
+    print(json.dumps(run(url, n, seconds, pid)), flush=True)

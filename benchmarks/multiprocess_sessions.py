@@ -33,8 +33,10 @@ comparison with Pipecat, so not in the report's table).
     python -m benchmarks.multiprocess_sessions --processes 1 --metrics --ours-only
     python -m benchmarks.multiprocess_sessions --configs worker      # one configuration
 
-On a 2-core machine the load generator shares the cores with the servers, so the
-2-process figure is a lower bound of what two cores serve.
+On a 2-core machine the load generator shares the cores with the servers: one epoll loop,
+not on Trio (see ``benchmarks/_wsload.py``), it takes a tenth to a fifth of a core at 100
+to 200 sessions, so the 2-process figure is close to, but still below, what two whole
+cores serve.
 """
 
 from __future__ import annotations
