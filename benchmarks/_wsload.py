@@ -244,13 +244,11 @@ class Load:
             except OSError as exc:
                 data = b""
                 session.fail(f"receive: {exc!r}")
-            if not data:
+            if data:
+                session.feed(data, now)
+            else:
                 session.closed = True
-                self.epoll.unregister(fd)
-                del self.by_fd[fd]
-                continue
-            session.feed(data, now)
-            if session.closed:  # a close frame: the server is done with this session
+            if session.closed:  # the end, or a close frame: the server is done with it
                 self.epoll.unregister(fd)
                 del self.by_fd[fd]
 
@@ -265,18 +263,14 @@ class Load:
         while k < total:
             due = due_time(start, k, count)
             now = time.perf_counter()
-            while due <= now:
-                s = live[k % count]
-                sent = time.perf_counter()
-                s.sent_at.append(sent)
-                s.send_late.append(sent - due)
-                s.write(message)
-                k += 1
-                if k == total:
-                    break
-                due = due_time(start, k, count)
-            if k < total:
-                self.poll(due - time.perf_counter())
+            if due > now:
+                self.poll(due - now)  # echoes until the next send is due
+                continue
+            s = live[k % count]
+            s.sent_at.append(now)
+            s.send_late.append(now - due)
+            s.write(message)
+            k += 1
         end = time.perf_counter() + TAIL_SECS
         while (left := end - time.perf_counter()) > 0:
             self.poll(left)
