@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import struct
+from functools import partial
 
+import hypercorn.config
 import pytest
 import trio
+import trio.testing
 from raw_peer import masked_frame_header, open_raw, read_until_closed
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -20,6 +23,7 @@ from starlette.websockets import WebSocket
 from trio_pipe.serving import serve_asgi
 from trio_pipe.ws.asgi import asgi_socket
 from trio_pipe.ws.base import ConnectionClosed
+from trio_pipe.ws.hypercorn_adapter import SCOPE_KEY, ClientFrameReader
 
 LIMIT = 20.0  # hang guard
 TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
@@ -48,13 +52,16 @@ async def read_server_frames(stream: trio.SocketStream, count: int) -> list[tupl
     return frames
 
 
-async def serve(nursery: trio.Nursery, through: str):
+async def serve(nursery: trio.Nursery, through: str, *, config=None, record=False):
     """An app that reports each message it receives (``through`` our socket or
-    Starlette's ``receive``) and how its WebSocket ended."""
+    Starlette's ``receive``) and how its WebSocket ended; first, with ``record``, its
+    WebSocket's Hypercorn record (``SCOPE_KEY``)."""
     send, received = trio.open_memory_channel[object](math.inf)
 
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
+        if record:
+            send.send_nowait(websocket.scope[SCOPE_KEY])
         if through == "asgi_socket":
             async with asgi_socket(websocket) as sock:
                 while True:
@@ -70,7 +77,8 @@ async def serve(nursery: trio.Nursery, through: str):
                 return
             send.send_nowait(message.get("bytes") or message.get("text"))
 
-    served = await nursery.start(serve_asgi, Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+    served = await nursery.start(partial(serve_asgi, app, config=config))
     return served.port, received
 
 
@@ -163,3 +171,49 @@ async def test_a_send_refused_after_the_clients_close_still_leaves_its_messages_
         await read_until_closed(stream)
         await finished.wait()
     assert outcome == [f"m{i}" for i in range(8)] + ["ended"]
+
+
+async def test_messages_split_across_reads_and_pings_between_them_keep_their_order(nursery):
+    # Read by the splitter below Hypercorn's read loop (ClientFrameReader): a message
+    # whose bytes come in pieces arrives whole, a ping between messages is answered
+    # by wsproto, and decoding goes on after it.
+    port, received = await serve(nursery, "asgi_socket", record=True)
+    with trio.fail_after(LIMIT):
+        stream = await open_raw(port)
+        connection = await received.receive()
+        assert isinstance(connection.server.stream.inner, ClientFrameReader)
+        big = bytes(range(256)) * 400
+        frame = client_frame(BINARY, big)
+        for piece in (frame[:1], frame[1:9], frame[9:50_000], frame[50_000:]):
+            await stream.send_all(piece)
+            await trio.testing.wait_all_tasks_blocked()
+        await stream.send_all(client_frame(TEXT, b"one"))
+        await stream.send_all(client_frame(PING, b"still there?"))
+        await stream.send_all(client_frame(TEXT, b"two") + client_frame(BINARY, b"three"))
+        assert [await received.receive() for _ in range(4)] == [big, "one", "two", b"three"]
+        assert await read_server_frames(stream, 1) == [(PONG, b"still there?")]
+        assert not connection.ws_stream.handle.splitter.passthrough  # still decoding
+        await stream.send_all(client_frame(CLOSE, struct.pack("!H", 1000)))
+        assert (await received.receive())[0] == "ended"  # Hypercorn says 1006, as before
+        [(opcode, _)] = await read_server_frames(stream, 1)
+        assert opcode == CLOSE
+        await read_until_closed(stream)
+
+
+async def test_with_a_read_timeout_hypercorn_reads_every_byte_itself(nursery):
+    # Hypercorn's read_timeout bounds each of its reads; a reader that kept reading while
+    # messages flow would trip it, so the splitter stays in the WebSocket's handle then.
+    config = hypercorn.config.Config()
+    config.read_timeout = 30
+    port, received = await serve(nursery, "asgi_socket", config=config, record=True)
+    with trio.fail_after(LIMIT):
+        stream = await open_raw(port)
+        connection = await received.receive()
+        assert not isinstance(connection.server.stream, ClientFrameReader)
+        assert not isinstance(connection.server.stream.inner, ClientFrameReader)
+        await stream.send_all(
+            client_frame(TEXT, b"one") + client_frame(PING, b"?") + client_frame(BINARY, b"2")
+        )
+        assert [await received.receive() for _ in range(2)] == ["one", b"2"]
+        assert await read_server_frames(stream, 1) == [(PONG, b"?")]
+        await stream.aclose()

@@ -26,6 +26,7 @@ from trio_pipe.ws.base import ConnectionClosed, GuardedStream, WriteTimeout
 from trio_pipe.ws.client import open_client_socket
 from trio_pipe.ws.hypercorn_adapter import (
     SCOPE_KEY,
+    ClientFrameReader,
     HypercornConnection,
     HypercornLayoutChanged,
     SendOrderedStream,
@@ -58,9 +59,12 @@ async def test_every_websocket_scope_carries_its_hypercorn_connection(nursery):
             assert isinstance(connection, HypercornConnection)
             assert isinstance(connection.server, TCPServer)
             assert isinstance(connection.ws_stream, WSStream)
-            assert isinstance(connection.server.stream, SendOrderedStream)
-            assert isinstance(connection.server.stream.inner, trio.SocketStream)
-            assert connection.raw_frames  # HTTP/1.1: frames are the stream's bytes
+            # HTTP/1.1: frames are the stream's bytes, read by the splitter first.
+            assert connection.raw_frames
+            reader = connection.server.stream
+            assert isinstance(reader, ClientFrameReader)
+            assert isinstance(reader.inner, SendOrderedStream)
+            assert isinstance(reader.inner.inner, trio.SocketStream)
             done.set()
 
 

@@ -5,8 +5,9 @@ just as its endpoint returns must not stop the whole server. It writes messages 
 Hypercorn does but without a scheduler pass before the write, several in one write
 (:meth:`HypercornConnection.send_messages`; see docs/architecture.md, "Writing messages
 under Hypercorn"). It reads them with less as well: the client's common frames are decoded
-past wsproto (:class:`~trio_pipe.ws.frame_splitter.FrameSplitter`) and queued for the app
-without a scheduler pass per message ("Reading messages under Hypercorn"). And it gives a
+past wsproto (:class:`~trio_pipe.ws.frame_splitter.FrameSplitter`), below Hypercorn's read
+loop over HTTP/1.1 (:class:`ClientFrameReader`), and queued for the app without a
+scheduler pass per message ("Reading messages under Hypercorn"). And it gives a
 server what keepalive pings need and ASGI lacks: :meth:`HypercornConnection.send_ping`
 sends a ping frame the way Hypercorn sends its own control frames,
 :meth:`HypercornConnection.listen` counts what the client sends on the WebSocket
@@ -56,6 +57,7 @@ from trio_pipe.ws.keepalive import Heard
 
 __all__ = [
     "SCOPE_KEY",
+    "ClientFrameReader",
     "HypercornConnection",
     "HypercornLayoutChanged",
     "SendOrderedStream",
@@ -118,6 +120,8 @@ class HypercornConnection:
             raise HypercornLayoutChanged("the protocol does not send through a trio TCPServer")
         if not isinstance(getattr(server, "stream", None), trio.abc.Stream):
             raise HypercornLayoutChanged("TCPServer.stream is not a Trio stream")
+        if not hasattr(getattr(server, "config", None), "read_timeout"):
+            raise HypercornLayoutChanged("TCPServer.config has no read_timeout")
         if not isinstance(getattr(ws_stream, "buffer", None), WebsocketBuffer):
             raise HypercornLayoutChanged("WSStream.buffer is not a WebsocketBuffer")
         if not hasattr(getattr(ws_stream, "handshake", None), "extensions"):
@@ -273,27 +277,75 @@ class _ClientData:
             await self.handle(event)
             return
         self.heard.note()
-        splitter, ws_stream, put = self.splitter, self.ws_stream, self.ws_stream.app_put
-        if splitter.passthrough:
+        if self.splitter.passthrough:
             await self.handle(event)
-        elif (
-            put is not None
+        elif self.splittable():
+            await self.deliver(event.data)
+        else:
+            held = self.splitter.stop()
+            await self.handle(Data(stream_id=event.stream_id, data=held + event.data))
+
+    def splittable(self) -> bool:
+        """True while the splitter may decode: the WebSocket is accepted and open on both
+        sides, and the app has its queue."""
+        ws_stream = self.ws_stream
+        return (
+            ws_stream.app_put is not None
             and ws_stream.state is ASGIWebsocketState.CONNECTED
             and not ws_stream.closed
             and getattr(getattr(ws_stream, "connection", None), "state", None) is _OPEN
-        ):
-            for item in splitter.feed(event.data):
-                if isinstance(item, Raw):
-                    await self.handle(Data(stream_id=event.stream_id, data=item.data))
-                elif ws_stream.closed:  # as Hypercorn: nothing more for an ended stream
-                    return
-                elif isinstance(item, str):
-                    await put({"type": "websocket.receive", "bytes": None, "text": item})
-                else:
-                    await put({"type": "websocket.receive", "bytes": item, "text": None})
-        else:
-            held = splitter.stop()
-            await self.handle(Data(stream_id=event.stream_id, data=held + event.data))
+        )
+
+    async def deliver(self, data: bytes) -> None:
+        """Split ``data`` (the client's next bytes): its whole messages to the app's
+        queue, the rest to wsproto, in the order they came."""
+        ws_stream = self.ws_stream
+        put = ws_stream.app_put
+        for item in self.splitter.feed(data):
+            if isinstance(item, Raw):
+                await self.handle(Data(stream_id=ws_stream.stream_id, data=item.data))
+            elif ws_stream.closed:  # as Hypercorn: nothing more for an ended stream
+                return
+            elif isinstance(item, str):
+                await put({"type": "websocket.receive", "bytes": None, "text": item})
+            else:
+                await put({"type": "websocket.receive", "bytes": item, "text": None})
+
+
+class ClientFrameReader(WrappedStream):
+    """Hypercorn's TCP stream for an HTTP/1.1 WebSocket, read by the splitter first.
+
+    Hypercorn's read loop asks its stream for bytes and hands each read to its HTTP/1
+    protocol, under a timeout scope per read, which hands them to the WebSocket. Once the
+    WebSocket is accepted, this layer decodes what it reads itself (:class:`_ClientData`,
+    the same splitter): the client's whole messages go to the app's queue, its control
+    and other frames to wsproto, and the read loop is answered only once the splitter has
+    stopped (before the accept, after a close frame or a frame the splitter leaves to
+    wsproto), with the bytes wsproto is to read from then on. So a message costs one read
+    and no trip through Hypercorn's per-read path.
+
+    The read that was in progress when this layer was put in place returns past it; the
+    WebSocket's ``handle`` splits that one, with the same splitter, so nothing is read
+    twice and nothing out of order. Not used when Hypercorn's ``read_timeout`` is set: a
+    read that does not return while messages flow would end the connection.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, client: _ClientData) -> None:
+        super().__init__(stream)
+        self._client = client
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """The next bytes Hypercorn's own parser is to read (b"": the client is gone)."""
+        client = self._client
+        splitter = client.splitter
+        while True:
+            data = await self.inner.receive_some(max_bytes)
+            if not data or splitter.passthrough:
+                return data
+            if not client.splittable():
+                return splitter.stop() + data
+            client.heard.note()
+            await client.deliver(data)
 
 
 class _QueueAll:
@@ -331,7 +383,9 @@ def hypercorn_connections(app: Callable[..., Awaitable[Any]]) -> Callable[..., A
                 put = getattr(ws_stream.app_put, "__self__", None)
                 if isinstance(put, trio.MemorySendChannel):
                     ws_stream.app_put = _QueueAll(put)
-                _ClientData.of(ws_stream)
+                client = _ClientData.of(ws_stream)
+                if connection.raw_frames and server.config.read_timeout is None:
+                    server.stream = ClientFrameReader(server.stream, client)  # type: ignore[assignment]
         await app(scope, receive, send)
 
     return recorded
