@@ -393,6 +393,12 @@ class WrappedStream(trio.abc.HalfCloseableStream):
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.inner = stream
 
+    @property
+    def writes_held(self) -> bool:
+        """True while this layer holds writes back (a half-close in progress): nothing may
+        be written past it (see :mod:`trio_pipe.ws.socket_io`)."""
+        return False
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """As the wrapped stream."""
         await self.inner.send_all(data)

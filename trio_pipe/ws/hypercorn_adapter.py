@@ -54,6 +54,7 @@ from trio_pipe.ws.base import (
 )
 from trio_pipe.ws.frame_splitter import FrameSplitter, Raw
 from trio_pipe.ws.keepalive import Heard
+from trio_pipe.ws.socket_io import os_socket, receive_now, send_now
 
 __all__ = [
     "SCOPE_KEY",
@@ -214,16 +215,22 @@ class HypercornConnection:
         """Write ``frame`` to the TCP stream as Hypercorn does, a free lock taken at once."""
         server = self.server
         await acquire_lock(server.send_lock)
+        lost = at_once = False
         try:
-            with trio.CancelScope(shield=True):
-                await server.stream.send_all(frame)
+            # What the kernel takes at once needs none of the stream's layers (socket_io).
+            sent = send_now(os_socket(server.stream, for_writing=True), frame)
+            if sent == len(frame):
+                at_once = True
+            else:
+                with trio.CancelScope(shield=True):
+                    await server.stream.send_all(frame[sent:] if sent else frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             lost = True
-        else:
-            lost = False
         finally:
             server.send_lock.release()
-        if lost:  # as Hypercorn handles a failed write: the connection is over
+        if at_once:
+            await trio.lowlevel.cancel_shielded_checkpoint()  # a write's pass, as Trio's
+        elif lost:  # as Hypercorn handles a failed write: the connection is over
             await server.protocol.handle(Closed())
             raise ConnectionClosed(ABNORMAL_CLOSURE, "connection lost")
 
@@ -240,6 +247,7 @@ class HypercornConnection:
         return _ClientData.of(self.ws_stream).heard
 
 
+_READ_SIZE = 65536
 _PINGABLE = (ASGIWebsocketState.HANDSHAKE, ASGIWebsocketState.CONNECTED)
 _OPEN = ConnectionState.OPEN
 
@@ -333,13 +341,18 @@ class ClientFrameReader(WrappedStream):
     def __init__(self, stream: trio.abc.Stream, client: _ClientData) -> None:
         super().__init__(stream)
         self._client = client
+        self._socket = os_socket(stream)  # read as the stream would, without its layers
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         """The next bytes Hypercorn's own parser is to read (b"": the client is gone)."""
-        client = self._client
+        client, sock = self._client, self._socket
         splitter = client.splitter
+        size = max_bytes or _READ_SIZE
         while True:
-            data = await self.inner.receive_some(max_bytes)
+            if sock is not None:
+                data: bytes | bytearray = await receive_now(sock, size)
+            else:
+                data = await self.inner.receive_some(max_bytes)
             if not data or splitter.passthrough:
                 return data
             if not client.splittable():
@@ -413,6 +426,11 @@ class SendOrderedStream(WrappedStream):
             await self.inner.send_all(data)
         finally:
             self._lock.release()
+
+    @property
+    def writes_held(self) -> bool:
+        """True while a write or the half-close is in progress."""
+        return self._lock.locked()
 
     async def send_eof(self) -> None:
         """Half-close (after a write in progress, if any)."""
