@@ -148,3 +148,20 @@ async def test_cancelled_owner_closes_without_waiting(nursery):
             scope.cancel()
             await trio.sleep_forever()
     assert sock.close_reason.code == 1000
+
+
+async def test_a_cancelled_send_sends_nothing_and_a_burst_arrives_in_order(nursery):
+    # Frames the kernel takes at once go straight to the OS socket (trio_pipe.ws.socket_io);
+    # a cancelled caller is still refused before anything is written, and a burst of
+    # sends goes out whole and in order.
+    served = await nursery.start(serve_asgi, app_with(echo))
+    with trio.fail_after(LIMIT):
+        async with open_client_socket(served.ws_url("/ws")) as sock:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                with pytest.raises(trio.Cancelled):
+                    await sock.send(b"never")
+            burst = [b"m%d" % i for i in range(200)]
+            for message in burst:
+                await sock.send(message)
+            assert [await sock.receive() for _ in burst] == burst

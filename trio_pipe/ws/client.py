@@ -8,7 +8,9 @@ This module only moves bytes: the protocol decides, the driver writes what it re
 feeds it what the socket reads. There is no reader task: the task that calls
 :meth:`ClientSocket.receive` reads the socket and runs the parser itself, so a message
 reaches its consumer in the task that waited for it (a reader task with a channel costs
-two task switches per message). Sends frame the message and write it under a lock.
+two task switches per message). Sends frame the message and write it under a lock. Over
+plain TCP both go to the OS socket through :mod:`trio_pipe.ws.socket_io` (Trio's
+checkpoints and errors, without the stream's per-call layers).
 
 Resource handling
     ``open_client_socket`` owns the TCP (or TLS) stream and a small nursery for the write
@@ -57,6 +59,7 @@ from trio_pipe.ws.protocol import (
     Pong,
     Rejected,
 )
+from trio_pipe.ws.socket_io import os_socket, receive_now, send_now
 
 __all__ = ["ClientSocket", "ConnectError", "open_client_socket"]
 
@@ -93,6 +96,7 @@ class ClientSocket(MessageSocket):
     ) -> None:
         super().__init__(write_timeout=write_timeout, close_timeout=close_timeout)
         self._stream = stream
+        self._socket = os_socket(stream)  # read as the stream would, without its layers
         self._proto = proto
         self._receive_buffer_size = receive_buffer_size
         self._wire_lock = trio.Lock()  # data frames and control frames share the stream
@@ -110,9 +114,16 @@ class ClientSocket(MessageSocket):
 
     async def _write(self, data: bytes) -> None:
         await acquire_lock(self._wire_lock)
+        at_once = False
         try:
-            with self.guard_write():
-                await self._stream.send_all(data)
+            await trio.lowlevel.checkpoint_if_cancelled()  # as the stream's send would
+            # What the kernel takes at once needs none of the stream's layers (socket_io).
+            sent = send_now(os_socket(self._stream, for_writing=True), data)
+            if sent == len(data):
+                at_once = True
+            else:
+                with self.guard_write():
+                    await self._stream.send_all(data[sent:] if sent else data)
         except _STREAM_ERRORS as exc:
             reason = str(exc) or type(exc).__name__
             if self._ended is None:
@@ -120,6 +131,8 @@ class ClientSocket(MessageSocket):
             raise ConnectionClosed(ABNORMAL_CLOSURE, reason) from None
         finally:
             self._wire_lock.release()
+        if at_once:
+            await trio.lowlevel.cancel_shielded_checkpoint()  # a write's pass, as Trio's
 
     async def _send(self, data: bytes | str) -> None:
         try:
@@ -160,7 +173,10 @@ class ClientSocket(MessageSocket):
             await trio.lowlevel.checkpoint()
         while not ready:
             try:
-                data = await self._stream.receive_some(self._receive_buffer_size)
+                if self._socket is not None:
+                    data = await receive_now(self._socket, self._receive_buffer_size)
+                else:
+                    data = await self._stream.receive_some(self._receive_buffer_size)
             except _STREAM_ERRORS as exc:
                 self._lost(str(exc) or type(exc).__name__)
                 break
