@@ -96,7 +96,7 @@ class ClientSocket(MessageSocket):
     ) -> None:
         super().__init__(write_timeout=write_timeout, close_timeout=close_timeout)
         self._stream = stream
-        self._socket = os_socket(stream)  # read as the stream would, without its layers
+        self._socket = os_socket(stream)  # used as the stream would be, without its layers
         self._proto = proto
         self._receive_buffer_size = receive_buffer_size
         self._wire_lock = trio.Lock()  # data frames and control frames share the stream
@@ -117,8 +117,9 @@ class ClientSocket(MessageSocket):
         at_once = False
         try:
             await trio.lowlevel.checkpoint_if_cancelled()  # as the stream's send would
-            # What the kernel takes at once needs none of the stream's layers (socket_io).
-            sent = send_now(os_socket(self._stream, for_writing=True), data)
+            # What the kernel takes at once needs none of the stream's layers (socket_io);
+            # the client never half-closes, so the socket found at the start serves writes.
+            sent = send_now(self._socket, data)
             if sent == len(data):
                 at_once = True
             else:
