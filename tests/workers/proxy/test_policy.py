@@ -253,3 +253,31 @@ def test_type_refusal_matches_refusal_for_every_type_without_content_rules():
     for policy in (ProxyPolicy(), ProxyPolicy.trusting(), ProxyPolicy(allow=BusEndMessage)):
         for message in (*LIFECYCLE, *JOBS, snapshot(), Custom(source=SRC, target=DST)):
             assert policy.type_refusal(type(message)) == policy.refusal(message)
+
+
+def test_the_tag_is_read_from_the_head_or_else_found_by_a_parse():
+    json = JSONMessageSerializer()
+    refuse = tag_refuser(json, SERVER.type_refusal)
+    assert refuse is not None
+    end = json.serialize(BusEndMessage(source=SRC, target=DST))
+    tag = b'"pipecat.bus.messages.BusEndMessage"'
+    assert tag in end
+    # Pipecat's layout (``json.dumps``: a space after each colon and comma).
+    spaced = end.replace(b'":', b'": ').replace(b",", b", ")
+    assert refuse(spaced) == Refusal.CONTROL
+    # The tag last, or written with an escape: found by the parse.
+    data = end[end.index(b'"__data__"') : -1]
+    assert refuse(b"{" + data + b',"__type__":' + tag + b"}") == Refusal.CONTROL
+    escaped = end.replace(b"pipecat.bus", b"pipecat\\u002ebus")
+    assert refuse(escaped) == Refusal.CONTROL
+    # A refused tag in the head is refused whatever follows it.
+    assert refuse(end[: end.index(b"__data__")] + b"garbage") == Refusal.CONTROL
+    # A head cut short, an unknown tag, or non-ASCII in it: the decoder's to report.
+    for unjudged in (b'{"__type__":"pipecat.bus', b'{"__type__":"\xff"}', b'{"__type__":""}'):
+        assert refuse(unjudged) is None
+    # A repeated key cannot smuggle a refused type past the head: the decoded type is
+    # what the admission rule checks.
+    fine = json.serialize(BusTTSSpeakMessage(text="x", source=SRC, target=DST))
+    smuggled = fine[:-1] + b',"__type__":' + tag + b"}"
+    assert refuse(smuggled) is None
+    assert SERVER.admit(json.deserialize(smuggled)) == Refusal.CONTROL

@@ -92,8 +92,11 @@ def tag_refuser(
 ) -> EarlyRefusal | None:
     """An :data:`EarlyRefusal` for the JSON serializer (None for any other serializer).
 
-    Anything it cannot judge (not JSON, no tag, an unknown tag, over the size limit) is
-    left to the decoder, which reports it as it always does.
+    The tag is read from the frame's head where it has the layout both ends write (the
+    rest of the frame is not looked at: a refused type is refused whatever follows), and
+    found by a parse otherwise. Anything it cannot judge (no tag, an unknown tag, not JSON
+    where the head does not tell, over the size limit) is left to the decoder, which
+    reports it as it always does.
     """
     if not isinstance(serializer, JSONMessageSerializer):
         return None
@@ -103,13 +106,15 @@ def tag_refuser(
     def refuse(data: bytes | str) -> str | None:
         if len(data) > max_size:
             return None
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return None
-        tag = obj.get("__type__") if obj.__class__ is dict else None
-        if not isinstance(tag, str):
-            return None
+        tag = _leading_tag(data)
+        if tag is None:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return None
+            tag = obj.get("__type__") if obj.__class__ is dict else None
+            if not isinstance(tag, str):
+                return None
         if tag in verdicts:
             return verdicts[tag]
         cls = registry.class_of(tag)
@@ -119,6 +124,30 @@ def tag_refuser(
         return verdict
 
     return refuse
+
+
+# Both ends write the tag first: ours compact, Pipecat's (``json.dumps``) with a space.
+_TAG_HEADS = (b'{"__type__":"', b'{"__type__": "')
+
+
+def _leading_tag(data: bytes | str) -> str | None:
+    """The type tag of a frame laid out as both ends write it, read without parsing the
+    rest; None for any other layout (a parse then finds the tag).
+
+    Reading the head alone cannot let a refused message through: a frame whose head
+    disagrees with what the decoder builds (a repeated ``__type__`` key) is still checked
+    by the admission rule, which refuses by the decoded type.
+    """
+    if not isinstance(data, bytes):
+        return None
+    for head in _TAG_HEADS:
+        if data.startswith(head):
+            start = len(head)
+            end = data.find(b'"', start)
+            tag = data[start:end] if end > 0 else b"\\"
+            # An escape would need a JSON decoder to read; leave it to the parse.
+            return None if b"\\" in tag else tag.decode("ascii", "replace")
+    return None
 
 
 @attrs.define
