@@ -37,3 +37,19 @@ def test_every_message_class_copies_through_the_fast_path():
     assert type(speak).__copy__ is BusMessage.__copy__
     copied = copy.copy(speak)
     assert copied == speak and copied.text == "hi" and copied is not speak
+
+
+def test_an_application_class_with_setattr_hooks_copies_without_running_them():
+    calls = []
+
+    @attrs.define(eq=True)
+    class Checked(BusMessage):
+        level: int = attrs.field(default=0, validator=lambda *_: calls.append(1))
+
+    original = Checked(level=3, source="a")
+    calls.clear()
+    copied = copy.copy(original)
+    assert copied == original and copied is not original and copied.level == 3
+    assert calls == []  # the value is already the field's: nothing to check again
+    copied.level = 4  # the class's own hooks still run on later changes
+    assert calls == [1] and original.level == 3

@@ -107,6 +107,26 @@ class WorkerErrorData:
     error: str
 
 
+_COPIERS: dict[type, Any] = {}
+
+
+def _copier(cls: type) -> Any:
+    """A function copying a ``cls`` instance field by field, generated as attrs generates
+    its methods. Validators and converters do not run (the values are already the
+    fields'): a class with ``on_setattr`` hooks is written through ``object.__setattr__``.
+    """
+    names = [field.name for field in cls.__attrs_attrs__]  # type: ignore[attr-defined]
+    put = (
+        "new.{0} = self.{0}"
+        if cls.__setattr__ is object.__setattr__
+        else "_set(new, {0!r}, self.{0})"
+    )
+    body = "".join(f"\n    {put.format(name)}" for name in names)
+    namespace: dict[str, Any] = {"_new": cls.__new__, "_cls": cls, "_set": object.__setattr__}
+    exec(f"def copy(self):\n    new = _new(_cls){body}\n    return new", namespace)
+    return namespace["copy"]
+
+
 @_message
 class BusMessage:
     """Base of every bus message."""
@@ -126,14 +146,15 @@ class BusMessage:
     def __copy__(self) -> Self:
         """A shallow copy (``copy.copy``), the same ``id`` and ``name`` included.
 
-        Field by field: about a third of the generic path through ``__reduce_ex__``,
-        which matters because a proxy server copies every message it forwards.
+        Field by field, by a function made once per class (see :func:`_copier`): a fifth
+        of the generic path through ``__reduce_ex__``, which matters because a proxy
+        server copies every message it forwards.
         """
         cls = self.__class__
-        new = cls.__new__(cls)
-        for field in cls.__attrs_attrs__:  # type: ignore[attr-defined]  # attrs sets it
-            object.__setattr__(new, field.name, getattr(self, field.name))
-        return new
+        copier = _COPIERS.get(cls)
+        if copier is None:
+            copier = _COPIERS[cls] = _copier(cls)
+        return copier(self)
 
 
 class BusLocalMessage:
