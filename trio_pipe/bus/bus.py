@@ -20,6 +20,17 @@ task for nothing. It is asked at send time, so it may only skip what the subscri
 also ignore whenever the message were dispatched (for example a message targeted at
 another worker); ``accepts_bus_message`` stays the dispatch-time check.
 
+Forwarding (optional): a subscriber that only passes messages on (a proxy, which encodes
+them for its socket) may have a ``bus_forward`` attribute, read once at subscribe time: a
+plain (not async) callable taking a message and returning True if it took it. When the
+subscriber has nothing queued and is not handling a message, a message for it is given to
+``bus_forward`` at send time, in the sender's task, instead of being queued for its data
+task; ``accepts_bus_message`` is asked first, as dispatch would ask it. False (it cannot
+take the message without waiting: its connection is busy or gone) queues the message as
+usual. Either way the subscriber sees messages in send order. It must not block or raise;
+an exception is logged and counted like a handler's and the message is dropped for that
+subscriber.
+
 Resource handling
     :meth:`WorkerBus.run` owns a nursery. Each subscription has two tasks in it: a
     *router* that handles system messages inline, and a *data task* that handles data
@@ -100,6 +111,8 @@ class _Subscription:
         "bus",
         "data",
         "data_ready",
+        "dispatching",
+        "forward",
         "prefilter",
         "scope",
         "subscriber",
@@ -120,6 +133,8 @@ class _Subscription:
         self.scope: trio.CancelScope | None = None
         self.warned = False
         self.prefilter = getattr(subscriber, "bus_prefilter", None)
+        self.forward = getattr(subscriber, "bus_forward", None)
+        self.dispatching = 0  # handlers of this subscriber under way (in both lanes)
         # A duck-typed subscriber may leave the filter out: it then takes everything.
         self.accepts = getattr(subscriber, "accepts_bus_message", None) or _accept_all
 
@@ -137,6 +152,14 @@ class _Subscription:
                     type(wanted).__name__,
                     message,
                 )
+        if (
+            self.forward is not None
+            and not self.dispatching
+            and not self.system
+            and not self.data
+            and self.bus._forward(self, message)
+        ):
+            return
         if isinstance(message, BusSystemMessage):
             self.system.append(message)
             self.system_ready.wake()
@@ -314,18 +337,37 @@ class WorkerBus:
 
     async def _dispatch(self, subscription: _Subscription, message: BusMessage) -> None:
         subscriber = subscription.subscriber
+        subscription.dispatching += 1
         try:
-            accepted = subscription.accepts(message)
-            if accepted is True:
+            if _accepted(subscription, message):
                 await subscriber.on_bus_message(message)
-            elif accepted is not False:
-                # A filter that returns None (a forgotten return) must not drop silently.
-                raise TypeError(
-                    f"accepts_bus_message() must return a bool, not {type(accepted).__name__}"
-                )
         except Exception:
             self.handler_errors += 1
             logger.exception("bus subscriber %r failed on %s", subscriber.name, message)
+        finally:
+            subscription.dispatching -= 1
+
+    def _forward(self, subscription: _Subscription, message: BusMessage) -> bool:
+        """Give ``message`` to an idle subscriber's ``bus_forward``; False to queue it."""
+        try:
+            if not _accepted(subscription, message):
+                return True  # dropped for this subscriber, as dispatch would drop it
+            forward = subscription.forward
+            return forward is not None and forward(message) is True
+        except Exception:
+            self.handler_errors += 1
+            logger.exception(
+                "bus subscriber %r failed to forward %s", subscription.subscriber.name, message
+            )
+            return True
+
+
+def _accepted(subscription: _Subscription, message: BusMessage) -> bool:
+    accepted = subscription.accepts(message)
+    if accepted is True or accepted is False:
+        return accepted
+    # A filter that returns None (a forgotten return) must not drop silently.
+    raise TypeError(f"accepts_bus_message() must return a bool, not {type(accepted).__name__}")
 
 
 class LocalBus(WorkerBus):

@@ -8,11 +8,13 @@ A malformed batch is dropped and counted; the connection goes on.
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 
 from tests.workers.proxy.proxy_helpers import LIMIT, wait_for
 from tests.workers.proxy.test_boundary import JSON, Echo, registered, request
-from trio_pipe.bus.messages import BusJobResponseMessage
+from trio_pipe.bus.messages import BusJobResponseMessage, BusMessage, BusTTSSpeakMessage
 from trio_pipe.workers import BaseWorker, JobParams, WorkerRunner
 from trio_pipe.workers.proxy import WebSocketProxyClient
 from trio_pipe.ws.batch import BATCH_SUBPROTOCOL, MAGIC, is_batch, pack, unpack
@@ -144,3 +146,65 @@ async def test_the_proxy_endpoint_declines_compression_that_a_client_offers(make
     app = await make_proxy_app(Echo("worker"))
     with trio.fail_after(LIMIT):
         assert await _accepted_extensions(app.ws_url("zipper")) == []
+
+
+class Listener(Echo):
+    """Records the text of every speak message addressed to it (and answers ``echo``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.heard: list[str] = []
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        await super().on_bus_message(message)
+        if isinstance(message, BusTTSSpeakMessage) and message.target == self.name:
+            self.heard.append(message.text)
+
+
+class WatchingProxy(WebSocketProxyClient):
+    """A subclass that sees every message itself: nothing is forwarded past it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen = 0
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        self.seen += 1
+        await super().on_bus_message(message)
+
+
+async def test_a_burst_of_messages_arrives_whole_and_in_order(make_proxy_app, nursery):
+    # Most of a burst is queued for the socket from the sender's task (bus_forward),
+    # the first goes alone; a subclass that handles messages itself sees every one.
+    listener = Listener("worker")
+    app = await make_proxy_app(listener)
+    voice = BaseWorker("voice")
+    plain = WebSocketProxyClient(
+        "proxy", url=app.ws_url("voice"), remote_worker_name="worker", local_worker_name="voice"
+    )
+    watching = WatchingProxy(
+        "watching", url=app.ws_url("voice"), remote_worker_name="worker", local_worker_name="voice"
+    )
+    assert callable(getattr(plain, "bus_forward", None))
+    assert getattr(watching, "bus_forward", None) is None
+    runner = WorkerRunner(name="runner-a", handle_sigint=False)
+    await runner.add_workers(voice, plain)
+    await nursery.start(runner.run)
+    await voice.activate_worker("proxy")
+    await _many_jobs(voice, 1)  # connected
+    with trio.fail_after(LIMIT):
+        for i in range(200):
+            await voice.send_bus_message(
+                BusTTSSpeakMessage(text=str(i), source="voice", target="worker")
+            )
+        await wait_for(lambda: len(listener.heard) == 200)
+    assert listener.heard == [str(i) for i in range(200)]
+    assert plain.stats.batches_sent > 0 and plain.stats.sent == 201
+    await runner.add_workers(watching)
+    await voice.activate_worker("watching")
+    await _many_jobs(voice, 1)
+    with trio.fail_after(LIMIT):
+        await voice.send_bus_message(BusTTSSpeakMessage(text="x", source="voice", target="worker"))
+        await wait_for(lambda: listener.heard[-2:] == ["x", "x"])  # both proxies sent it
+    assert watching.seen > 0
+    await runner.cancel()

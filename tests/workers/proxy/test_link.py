@@ -232,21 +232,26 @@ async def test_a_direct_send_that_meets_a_closed_connection_ends_the_link(nurser
         assert sock.frames == []
 
 
-async def test_a_burst_that_arrives_a_pass_at_a_time_goes_as_one_batch(nursery):
+async def test_a_burst_that_arrives_a_pass_at_a_time_goes_in_batches_of_16(nursery):
     # A worker answering a burst checkpoints after each answer (send_bus_message does),
-    # so its messages reach the outbox one scheduler pass apart.
-    sock, link = await send_burst(nursery, HeldSocket(), 20)
-    assert sock.messages() == [str(i) for i in range(20)]
-    assert len(sock.frames) == 1 and link.stats.batches_sent == 1
+    # so its messages reach the outbox one scheduler pass apart. The writer waits for
+    # them until 16 are queued, so the peer can start on the first part of the burst.
+    sock, link = await send_burst(nursery, HeldSocket(), 40)
+    assert sock.messages() == [str(i) for i in range(40)]
+    sizes = [len(unpack(frame)) if is_batch(frame) else 1 for frame in sock.frames]  # type: ignore[arg-type]
+    assert sum(sizes) == 40 and len(sizes) <= 4
+    assert all(size >= 16 for size in sizes[:-1])  # the writer sends what is queued
+    assert link.stats.batches_sent >= 2
 
 
-async def test_a_burst_to_a_peer_without_batching_goes_as_one_write_of_its_messages(nursery):
+async def test_a_burst_to_a_peer_without_batching_goes_in_few_writes_of_its_messages(nursery):
     # A Pipecat peer reads one bus message per WebSocket message: the burst keeps that
-    # shape, only its frames share one write.
+    # shape, only its frames share a write (of 16 or more, as batches would be).
     sock, link = await send_burst(nursery, HeldSocket(subprotocol=None), 20)
     assert not any(is_batch(frame) for frame in sock.frames)  # type: ignore[arg-type]
     assert sock.messages() == [str(i) for i in range(20)]
-    assert len(sock.writes) == 1 and link.stats.batches_sent == 0
+    assert len(sock.writes) <= 2 and len(sock.writes[0]) >= 16
+    assert link.stats.batches_sent == 0
     assert link.stats.sent == 20 and sock.messages_sent == 20
 
 

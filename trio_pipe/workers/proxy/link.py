@@ -32,13 +32,18 @@ WebSocket message, exactly as one send per message would put it on the wire, and
 the TCP writes are fewer. Before it sends, the writer yields while the outbox still grows
 from one scheduler pass to the next (a worker answering a burst checkpoints after each
 answer, so the burst arrives a pass at a time); there is no timer, and two passes that
-bring nothing new end the wait. The queue is bounded: a sender waits for
+bring nothing new end the wait, as does an outbox of ``_BATCH_MESSAGES`` (16): a longer
+wait saves little framing and leaves the peer idle until the whole burst is done, so the
+two ends take turns instead of working at once. The queue is bounded: a sender waits for
 room once ``_OUTBOX_LIMIT`` messages are queued, so a slow peer still pushes back on the
 bus. A sender that says its message comes ``alone`` (nothing else is waiting to go after
 it) sends it itself when nothing is queued and no send is in progress: the message goes
 as it would have gone, without a task switch to the writer (a sequential round trip saves
 one per message); the sender then waits for the socket, and whatever is queued meanwhile
-waits for that send, so order holds. Inbound batches are
+waits for that send, so order holds. While a send is under way or messages are queued,
+:meth:`ProxyLink.queue_nowait` queues without waiting: the proxy worker calls it from the
+bus sender's task (the bus's ``bus_forward``), so a message it only passes on costs no
+switch to the worker's own task. Inbound batches are
 unpacked and each message decoded and admitted as if it had come alone; a batch whose
 layout is broken is dropped whole, counted in ``decode_errors`` (and
 ``malformed_batches``).
@@ -81,6 +86,9 @@ _OUTBOX_LIMIT = 256  # queued messages before a sender waits
 # not enough: Trio runs each batch of tasks in random order, so a producer's message can
 # land a pass late.
 _QUIET_PASSES = 2
+# ... or once the outbox holds this many: the peer starts on a burst's first part while
+# the rest is produced, instead of both ends taking turns (docs/architecture.md).
+_BATCH_MESSAGES = 16
 
 
 EarlyRefusal = Callable[[bytes | str], str | None]
@@ -244,16 +252,42 @@ class ProxyLink:
         """
         if self._lost is not None:
             return False
-        try:
-            data = self._serializer.serialize(message)
-        except Exception as exc:
-            self.stats.encode_errors += 1
-            if loud(self.stats.encode_errors):
-                logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
+        data = self._encode(message)
+        if data is None:
             return False
         if alone and not self._sending and not self._outbox and self._can_queue():
             return await self._send_direct(data)
         return await self._queue(data)
+
+    def queue_nowait(self, message: BusMessage) -> bool | None:
+        """Encode ``message`` and queue it for the writer, if that needs no waiting.
+
+        None, with nothing done, when the connection is idle (nothing queued, no send
+        under way: :meth:`send` then sends a lone message at once, without the writer),
+        when the outbox is full, or once the connection ended. Otherwise True if it was
+        queued, False if it could not be encoded (logged and counted, as :meth:`send`
+        does).
+        """
+        outbox = self._outbox
+        if not (outbox or self._sending) or len(outbox) >= _OUTBOX_LIMIT:
+            return None
+        if not self._can_queue():
+            return None
+        data = self._encode(message)
+        if data is None:
+            return False
+        outbox.append(data)
+        self._outbox_ready.wake()
+        return True
+
+    def _encode(self, message: BusMessage) -> bytes | None:
+        try:
+            return self._serializer.serialize(message)
+        except Exception as exc:
+            self.stats.encode_errors += 1
+            if loud(self.stats.encode_errors):
+                logger.error("proxy %r: cannot encode %s: %s", self._owner, message, exc)
+            return None
 
     async def _queue(self, data: bytes) -> bool:
         outbox = self._outbox
@@ -300,16 +334,17 @@ class ProxyLink:
                 return
 
     async def _settle(self) -> None:
-        """Yield while the outbox still grows, so a burst goes as one batch.
+        """Yield while the outbox still grows, so a burst goes in a few batches.
 
         A worker answering a burst checkpoints after each message it sends, so its
         answers reach the outbox one scheduler pass apart; sending at the first would
         split the burst into a frame per message or two. No timer: the writer stops
-        waiting once two passes in a row bring nothing new, or the outbox is full.
+        waiting once two passes in a row bring nothing new, or once the outbox holds
+        ``_BATCH_MESSAGES`` (it then sends all that is queued).
         """
         outbox = self._outbox
         size, quiet = len(outbox), 0
-        while quiet < _QUIET_PASSES and size < _OUTBOX_LIMIT:
+        while quiet < _QUIET_PASSES and size < _BATCH_MESSAGES:
             await trio.lowlevel.checkpoint()
             if len(outbox) > size:
                 size, quiet = len(outbox), 0

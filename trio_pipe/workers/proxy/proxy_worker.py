@@ -44,6 +44,10 @@ class ProxyWorkerBase(BaseWorker):
         self._refuse_early = tag_refuser(self._serializer, rules.type_refusal)
         # Woken only for what it forwards or what BaseWorker handles.
         self.bus_prefilter = self._wanted
+        # What it only passes on is queued for the socket from the sender's task, with no
+        # switch to this worker's task; not if a subclass handles messages itself.
+        if type(self).on_bus_message is ProxyWorkerBase.on_bus_message:
+            self.bus_forward = self._forward_now
 
     @property
     def remote_worker_name(self) -> str:
@@ -88,6 +92,20 @@ class ProxyWorkerBase(BaseWorker):
         alone = self._bus is None or self._bus.backlog(self.name) == 0
         if await link.send(self._rules.to_wire(message), alone=alone):
             self._sent(message)
+
+    def _forward_now(self, message: BusMessage) -> bool:
+        """``bus_forward`` (see ``trio_pipe.bus.bus``): queue a message this proxy only
+        passes on for the link's writer; False leaves it to :meth:`on_bus_message` (a
+        message addressed here, no connection, an idle or full link)."""
+        if self._addressed_here(message) or not self._rules.outbound(message):
+            return False
+        link = self._link
+        queued = None if link is None else link.queue_nowait(self._rules.to_wire(message))
+        if queued is None:
+            return False
+        if queued:
+            self._sent(message)
+        return True
 
     def _sent(self, message: BusMessage) -> None:
         """``message`` went over the socket."""
