@@ -110,3 +110,16 @@ async def test_a_forward_that_raises_is_counted_and_the_sender_goes_on(nursery, 
     await trio.testing.wait_all_tasks_blocked()
     assert bus.handler_errors == 1 and "failed to forward" in caplog.text
     assert proxy.handled == [] and other.handled == ["a"]
+
+
+async def test_a_stopped_bus_keeps_messages_for_a_forwarder_queued(nursery):
+    proxy = Forwarder()
+    bus = LocalBus()
+    bus.subscribe(proxy)
+    bus.send(speak("early"))  # not running yet: queued, delivered once it runs
+    assert proxy.forwarded == []
+    await nursery.start(bus.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert proxy.handled == ["early"] and proxy.forwarded == []
+    bus.send(speak("late"))
+    assert proxy.forwarded == ["late"]

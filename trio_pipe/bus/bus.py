@@ -22,14 +22,14 @@ another worker); ``accepts_bus_message`` stays the dispatch-time check.
 
 Forwarding (optional): a subscriber that only passes messages on (a proxy, which encodes
 them for its socket) may have a ``bus_forward`` attribute, read once at subscribe time: a
-plain (not async) callable taking a message and returning True if it took it. When the
-subscriber has nothing queued and is not handling a message, a message for it is given to
-``bus_forward`` at send time, in the sender's task, instead of being queued for its data
-task; ``accepts_bus_message`` is asked first, as dispatch would ask it. False (it cannot
-take the message without waiting: its connection is busy or gone) queues the message as
-usual. Either way the subscriber sees messages in send order. It must not block or raise;
-an exception is logged and counted like a handler's and the message is dropped for that
-subscriber.
+plain (not async) callable taking a message and returning True if it took it. While the
+bus runs and the subscriber has nothing queued and is not handling a message, a message
+for it is given to ``bus_forward`` at send time, in the sender's task, instead of being
+queued for its data task; ``accepts_bus_message`` is asked first, as dispatch would ask
+it. False (it cannot take the message without waiting: its connection is busy or gone)
+queues the message as usual. Either way the subscriber sees messages in send order. It
+must not block or raise; an exception is logged and counted like a handler's and the
+message is dropped for that subscriber.
 
 Resource handling
     :meth:`WorkerBus.run` owns a nursery. Each subscription has two tasks in it: a
@@ -111,6 +111,7 @@ class _Subscription:
         "bus",
         "data",
         "data_ready",
+        "dispatch",
         "dispatching",
         "forward",
         "prefilter",
@@ -135,6 +136,8 @@ class _Subscription:
         self.prefilter = getattr(subscriber, "bus_prefilter", None)
         self.forward = getattr(subscriber, "bus_forward", None)
         self.dispatching = 0  # handlers of this subscriber under way (in both lanes)
+        # Only a forwarder needs that count, so only its dispatch keeps it.
+        self.dispatch = bus._dispatch if self.forward is None else bus._dispatch_counted
         # A duck-typed subscriber may leave the filter out: it then takes everything.
         self.accepts = getattr(subscriber, "accepts_bus_message", None) or _accept_all
 
@@ -154,6 +157,7 @@ class _Subscription:
                 )
         if (
             self.forward is not None
+            and self.bus._nursery is not None  # running: a stopped bus keeps what is sent
             and not self.dispatching
             and not self.system
             and not self.data
@@ -190,7 +194,7 @@ class _Subscription:
         system = self.system
         while True:
             while system:
-                await self.bus._dispatch(self, system.popleft())
+                await self.dispatch(self, system.popleft())
             self.system_idle.wake()
             await self.system_ready.park()
 
@@ -203,7 +207,7 @@ class _Subscription:
                     # Queued system messages go first; the router wakes us once they are done.
                     await self.system_idle.park()
                     continue
-                await self.bus._dispatch(self, data.popleft())
+                await self.dispatch(self, data.popleft())
                 handled += 1
                 if handled >= _YIELD_EVERY:
                     handled = 0
@@ -337,13 +341,22 @@ class WorkerBus:
 
     async def _dispatch(self, subscription: _Subscription, message: BusMessage) -> None:
         subscriber = subscription.subscriber
-        subscription.dispatching += 1
         try:
-            if _accepted(subscription, message):
+            accepted = subscription.accepts(message)
+            if accepted is True:
                 await subscriber.on_bus_message(message)
+            elif accepted is not False:
+                raise _not_a_bool(accepted)
         except Exception:
             self.handler_errors += 1
             logger.exception("bus subscriber %r failed on %s", subscriber.name, message)
+
+    async def _dispatch_counted(self, subscription: _Subscription, message: BusMessage) -> None:
+        """:meth:`_dispatch` for a subscriber with ``bus_forward``, which may take messages
+        at send time only while none of its handlers runs."""
+        subscription.dispatching += 1
+        try:
+            await self._dispatch(subscription, message)
         finally:
             subscription.dispatching -= 1
 
@@ -366,8 +379,12 @@ def _accepted(subscription: _Subscription, message: BusMessage) -> bool:
     accepted = subscription.accepts(message)
     if accepted is True or accepted is False:
         return accepted
+    raise _not_a_bool(accepted)
+
+
+def _not_a_bool(accepted: object) -> TypeError:
     # A filter that returns None (a forgotten return) must not drop silently.
-    raise TypeError(f"accepts_bus_message() must return a bool, not {type(accepted).__name__}")
+    return TypeError(f"accepts_bus_message() must return a bool, not {type(accepted).__name__}")
 
 
 class LocalBus(WorkerBus):
