@@ -77,3 +77,18 @@ def test_architecture_map_names_existing_files():
     assert named, "the map names no files"
     missing = sorted(p for p in named if not (ROOT / p).exists())
     assert not missing, f"docs/architecture.md names missing files: {missing}"
+
+
+def test_the_benchmark_table_is_the_one_its_published_data_gives():
+    # docs/benchmarks.json is the pooled document behind docs/benchmarks.md's table and
+    # chart: a new run is checked against it with trio_pipe.cli.bench_compare.
+    import json
+
+    from trio_pipe.cli.bench import markdown, table_rows
+
+    document = json.loads((ROOT / "docs" / "benchmarks.json").read_text(encoding="utf-8"))
+    generated = markdown(table_rows(document), quick=document["_run"]["quick"])
+    expected = [line for line in generated.splitlines() if line.startswith("|")]
+    published = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8").splitlines()
+    start = published.index(expected[0])
+    assert published[start : start + len(expected)] == expected
