@@ -19,6 +19,7 @@ costs twice as much to construct, and messages are built on the hot path.
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any, Self, TypeVar, dataclass_transform
 
 import attrs
@@ -107,9 +108,7 @@ class WorkerErrorData:
     error: str
 
 
-_COPIERS: dict[type, Any] = {}
-
-
+@functools.cache
 def _copier(cls: type) -> Any:
     """A function copying a ``cls`` instance field by field, generated as attrs generates
     its methods. Validators and converters do not run (the values are already the
@@ -150,11 +149,7 @@ class BusMessage:
         of the generic path through ``__reduce_ex__``, which matters because a proxy
         server copies every message it forwards.
         """
-        cls = self.__class__
-        copier = _COPIERS.get(cls)
-        if copier is None:
-            copier = _COPIERS[cls] = _copier(cls)
-        return copier(self)
+        return _copier(self.__class__)(self)
 
 
 class BusLocalMessage:

@@ -152,7 +152,9 @@ def _leading_tag(data: bytes | str) -> str | None:
         if data.startswith(head):
             start = len(head)
             end = data.find(b'"', start)
-            tag = data[start:end] if end > 0 else b"\\"
+            if end < 0:
+                return None
+            tag = data[start:end]
             # An escape would need a JSON decoder to read; leave it to the parse.
             return None if b"\\" in tag else tag.decode("ascii", "replace")
     return None
@@ -259,24 +261,22 @@ class ProxyLink:
             return await self._send_direct(data)
         return await self._queue(data)
 
-    def queue_nowait(self, message: BusMessage) -> bool | None:
-        """Encode ``message`` and queue it for the writer, if that needs no waiting.
-
-        None, with nothing done, when the connection is idle (nothing queued, no send
-        under way: :meth:`send` then sends a lone message at once, without the writer),
-        when the outbox is full, or once the connection ended. Otherwise True if it was
-        queued, False if it could not be encoded (logged and counted, as :meth:`send`
-        does).
-        """
+    def queues_now(self) -> bool:
+        """True if :meth:`queue_nowait` would queue a message: a send is under way or
+        messages are queued (an idle connection is :meth:`send`'s, which sends a lone
+        message at once, without the writer), the outbox has room, and the connection
+        has not ended."""
         outbox = self._outbox
-        if not (outbox or self._sending) or len(outbox) >= _OUTBOX_LIMIT:
-            return None
-        if not self._can_queue():
-            return None
+        return bool(outbox or self._sending) and len(outbox) < _OUTBOX_LIMIT and self._can_queue()
+
+    def queue_nowait(self, message: BusMessage) -> bool:
+        """Encode ``message`` and queue it for the writer; call it only when
+        :meth:`queues_now`. False if it could not be encoded (logged and counted, as
+        :meth:`send` does)."""
         data = self._encode(message)
         if data is None:
             return False
-        outbox.append(data)
+        self._outbox.append(data)
         self._outbox_ready.wake()
         return True
 

@@ -100,10 +100,9 @@ class ProxyWorkerBase(BaseWorker):
         if self._addressed_here(message) or not self._rules.outbound(message):
             return False
         link = self._link
-        queued = None if link is None else link.queue_nowait(self._rules.to_wire(message))
-        if queued is None:
+        if link is None or not link.queues_now():
             return False
-        if queued:
+        if link.queue_nowait(self._rules.to_wire(message)):
             self._sent(message)
         return True
 
